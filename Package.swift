@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// MARK: - System libraries (found through pkg-config; Debian: libopenblas-dev, libopenmpi-dev)
+
+let systemLibraries: [Target] = [
+    .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                   providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                   providers: [.apt(["libopenmpi-dev"])]),
+]
+
+// MARK: - C shim: the few MPI calls we need, so that no MPI macro reaches Swift
+
+let shims: [Target] = [
+    .target(name: "CMPIShim", dependencies: ["CMPI"]),
+]
+
+// MARK: - Libraries, by concern
+
+let libraries: [Target] = [
+    .target(name: "DPTensor"),
+    .target(name: "DPBackend", dependencies: ["DPTensor", "COpenBLAS"]),
+    .target(name: "DPModels", dependencies: ["DPTensor", "DPBackend"]),
+    .target(name: "DPTrain", dependencies: ["DPTensor", "DPBackend", "DPModels"]),
+]
+
+// MARK: - The executable stays thin
+
+let executables: [Target] = [
+    .executableTarget(name: "dp-train", dependencies: [
+        "DPTrain", "DPModels", "DPBackend",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
+]
+
+// MARK: - Tests
+
+let tests: [Target] = [
+    .target(name: "DPTestSupport", dependencies: ["DPTensor", "DPBackend", "DPModels"],
+            path: "Tests/DPTestSupport"),
+    .testTarget(name: "DPBackendTests", dependencies: ["DPBackend", "DPTestSupport"]),
+    .testTarget(name: "DPModelsTests", dependencies: ["DPModels", "DPTrain", "DPTestSupport"],
+                resources: [.copy("Golden")]),
+    .testTarget(name: "DPShimTests", dependencies: ["CMPIShim"]),
+]
+
+let package = Package(
+    name: "dp-train",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dp-train", targets: ["dp-train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: systemLibraries + shims + libraries + executables + tests
+)

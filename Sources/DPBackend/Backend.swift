@@ -1,0 +1,218 @@
+// The one interface that every compute backend implements: the CPU reference on OpenBLAS now,
+// CUDA later. There are no default implementations, so a backend that lacks an op does not compile.
+//
+// Conventions, after llm.c: each layer is a forward/backward pair whose arguments are outputs,
+// then inputs, then dimensions. Parameter gradients accumulate (+=); activation gradients are
+// assigned (=). Pointers live in the backend's memory (host memory for the CPU backend).
+//
+// Letters in shape comments: B batch, T tokens (padded to the longest sequence of the batch),
+// C channels, NH heads, HS head size (C / NH), V vocabulary, P positions, TV token types,
+// K labels, N rows of a flattened (B * T) tensor, OC output channels.
+
+public enum GELUForm: String, Sendable, CaseIterable {
+    /// `hidden_act: gelu`: x * Phi(x) with the exact erf.
+    case erf
+    /// `hidden_act: gelu_new` (also gelu_pytorch_tanh): the tanh approximation.
+    case tanh
+}
+
+/// Identifies one dropout application so that its mask is a pure function of
+/// (seed, step, site, global example index, position inside the example). The mask therefore
+/// does not depend on the number of ranks, the micro-batch split or the padded length, and
+/// backward regenerates it instead of storing it.
+public struct DropoutSite {
+    public var probability: Float
+    public var seed: UInt64
+    public var step: UInt64
+    /// Which application inside the model (e.g. layer 3, attention probabilities).
+    public var site: UInt64
+    /// The global index of each example of the batch. // (B)
+    public var exampleIndices: UnsafePointer<Int32>
+
+    public init(probability: Float, seed: UInt64, step: UInt64, site: UInt64,
+                exampleIndices: UnsafePointer<Int32>) {
+        self.probability = probability
+        self.seed = seed
+        self.step = step
+        self.site = site
+        self.exampleIndices = exampleIndices
+    }
+
+    public var isActive: Bool { probability > 0 }
+}
+
+public struct AdamWHyperparameters: Sendable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    /// 1 - beta1^t when bias correction is on, 1 for BERTAdam.
+    public var biasCorrection1: Float
+    /// 1 - beta2^t when bias correction is on, 1 for BERTAdam.
+    public var biasCorrection2: Float
+
+    public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float,
+                biasCorrection1: Float, biasCorrection2: Float) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.biasCorrection1 = biasCorrection1
+        self.biasCorrection2 = biasCorrection2
+    }
+}
+
+public protocol Backend: AnyObject {
+    var name: String { get }
+
+    // MARK: Memory
+
+    /// `count` zeroed floats in the backend's memory.
+    func allocate(count: Int) -> UnsafeMutablePointer<Float>
+    func deallocate(_ buffer: UnsafeMutablePointer<Float>)
+    func allocateIndices(count: Int) -> UnsafeMutablePointer<Int32>
+    func deallocateIndices(_ buffer: UnsafeMutablePointer<Int32>)
+    func upload(_ destination: UnsafeMutablePointer<Float>, from host: UnsafePointer<Float>, count: Int)
+    func download(_ destination: UnsafeMutablePointer<Float>, from device: UnsafePointer<Float>, count: Int)
+    func uploadIndices(_ destination: UnsafeMutablePointer<Int32>, from host: UnsafePointer<Int32>, count: Int)
+    func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int)
+    func copy(_ destination: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, count: Int)
+    /// destination += source
+    func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int)
+    /// buffer *= factor
+    func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int)
+    /// Sum of squares in double precision, for the global gradient norm.
+    func sumOfSquares(_ buffer: UnsafePointer<Float>, count: Int) -> Double
+
+    // MARK: Embeddings
+
+    func embeddingsForward(out: UnsafeMutablePointer<Float>,              // (B, T, C)
+                           wordIds: UnsafePointer<Int32>,                 // (B, T)
+                           positionIds: UnsafePointer<Int32>,             // (B, T)
+                           typeIds: UnsafePointer<Int32>,                 // (B, T)
+                           wordTable: UnsafePointer<Float>,               // (V, C)
+                           positionTable: UnsafePointer<Float>,           // (P, C)
+                           typeTable: UnsafePointer<Float>,               // (TV, C)
+                           B: Int, T: Int, C: Int)
+    func embeddingsBackward(dWordTable: UnsafeMutablePointer<Float>,      // (V, C)
+                            dPositionTable: UnsafeMutablePointer<Float>,  // (P, C)
+                            dTypeTable: UnsafeMutablePointer<Float>,      // (TV, C)
+                            dOut: UnsafePointer<Float>,                   // (B, T, C)
+                            wordIds: UnsafePointer<Int32>,                // (B, T)
+                            positionIds: UnsafePointer<Int32>,            // (B, T)
+                            typeIds: UnsafePointer<Int32>,                // (B, T)
+                            B: Int, T: Int, C: Int)
+
+    // MARK: Linear layers (PyTorch layout: weight is (OC, C))
+
+    func matmulForward(out: UnsafeMutablePointer<Float>,                  // (N, OC)
+                       input: UnsafePointer<Float>,                       // (N, C)
+                       weight: UnsafePointer<Float>,                      // (OC, C)
+                       bias: UnsafePointer<Float>?,                       // (OC)
+                       N: Int, C: Int, OC: Int)
+    func matmulBackward(dInput: UnsafeMutablePointer<Float>?,             // (N, C)
+                        dWeight: UnsafeMutablePointer<Float>,             // (OC, C)
+                        dBias: UnsafeMutablePointer<Float>?,              // (OC)
+                        dOut: UnsafePointer<Float>,                       // (N, OC)
+                        input: UnsafePointer<Float>,                      // (N, C)
+                        weight: UnsafePointer<Float>,                     // (OC, C)
+                        N: Int, C: Int, OC: Int)
+
+    // MARK: LayerNorm
+
+    func layerNormForward(out: UnsafeMutablePointer<Float>,               // (N, C)
+                          mean: UnsafeMutablePointer<Float>,              // (N)
+                          rstd: UnsafeMutablePointer<Float>,              // (N)
+                          input: UnsafePointer<Float>,                    // (N, C)
+                          weight: UnsafePointer<Float>,                   // (C)
+                          bias: UnsafePointer<Float>,                     // (C)
+                          N: Int, C: Int, epsilon: Float)
+    func layerNormBackward(dInput: UnsafeMutablePointer<Float>,           // (N, C)
+                           dWeight: UnsafeMutablePointer<Float>,          // (C)
+                           dBias: UnsafeMutablePointer<Float>,            // (C)
+                           dOut: UnsafePointer<Float>,                    // (N, C)
+                           input: UnsafePointer<Float>,                   // (N, C)
+                           weight: UnsafePointer<Float>,                  // (C)
+                           mean: UnsafePointer<Float>,                    // (N)
+                           rstd: UnsafePointer<Float>,                    // (N)
+                           N: Int, C: Int)
+
+    // MARK: Activations
+
+    func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm)
+    func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                      input: UnsafePointer<Float>, count: Int, form: GELUForm)
+    func tanhForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int)
+    /// Uses the forward output: d tanh(x) = 1 - tanh(x)^2.
+    func tanhBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                      out: UnsafePointer<Float>, count: Int)
+
+    // MARK: Dropout (inverted: kept values are scaled by 1 / (1 - p))
+
+    func dropoutForward(out: UnsafeMutablePointer<Float>,                 // (B, R)
+                        input: UnsafePointer<Float>,                      // (B, R)
+                        dropout: DropoutSite, B: Int, R: Int)
+    func dropoutBackward(dInput: UnsafeMutablePointer<Float>,             // (B, R)
+                         dOut: UnsafePointer<Float>,                      // (B, R)
+                         dropout: DropoutSite, B: Int, R: Int)
+
+    // MARK: Self-attention over a fused (query | key | value) projection
+
+    func attentionForward(out: UnsafeMutablePointer<Float>,               // (B, T, C)
+                          probabilities: UnsafeMutablePointer<Float>,     // (B, NH, T, T), before dropout
+                          qkv: UnsafePointer<Float>,                      // (B, T, 3C)
+                          attentionMask: UnsafePointer<Float>,            // (B, T), 1 = token, 0 = padding
+                          dropout: DropoutSite,
+                          B: Int, T: Int, C: Int, NH: Int)
+    func attentionBackward(dQKV: UnsafeMutablePointer<Float>,             // (B, T, 3C)
+                           scratch: UnsafeMutablePointer<Float>,          // (B, NH, T, T)
+                           dOut: UnsafePointer<Float>,                    // (B, T, C)
+                           qkv: UnsafePointer<Float>,                     // (B, T, 3C)
+                           probabilities: UnsafePointer<Float>,           // (B, NH, T, T)
+                           dropout: DropoutSite,
+                           B: Int, T: Int, C: Int, NH: Int)
+
+    // MARK: Pooling over tokens
+
+    func firstTokenForward(out: UnsafeMutablePointer<Float>,              // (B, C)
+                           input: UnsafePointer<Float>,                   // (B, T, C)
+                           B: Int, T: Int, C: Int)
+    func firstTokenBackward(dInput: UnsafeMutablePointer<Float>,          // (B, T, C)
+                            dOut: UnsafePointer<Float>,                   // (B, C)
+                            B: Int, T: Int, C: Int)
+    /// Mean over the tokens whose mask is 1.
+    func meanPoolForward(out: UnsafeMutablePointer<Float>,                // (B, C)
+                         input: UnsafePointer<Float>,                     // (B, T, C)
+                         attentionMask: UnsafePointer<Float>,             // (B, T)
+                         B: Int, T: Int, C: Int)
+    func meanPoolBackward(dInput: UnsafeMutablePointer<Float>,            // (B, T, C)
+                          dOut: UnsafePointer<Float>,                     // (B, C)
+                          attentionMask: UnsafePointer<Float>,            // (B, T)
+                          B: Int, T: Int, C: Int)
+
+    // MARK: Losses (forward and backward fused; the gradient is of gradScale * sum of losses)
+
+    func mseLoss(losses: UnsafeMutablePointer<Float>,                     // (B)
+                 dPredictions: UnsafeMutablePointer<Float>,               // (B)
+                 predictions: UnsafePointer<Float>,                       // (B)
+                 targets: UnsafePointer<Float>,                           // (B)
+                 B: Int, gradScale: Float)
+    func crossEntropyLoss(losses: UnsafeMutablePointer<Float>,            // (B)
+                          dLogits: UnsafeMutablePointer<Float>,           // (B, K)
+                          logits: UnsafePointer<Float>,                   // (B, K)
+                          labels: UnsafePointer<Int32>,                   // (B)
+                          B: Int, K: Int, gradScale: Float)
+
+    // MARK: Optimizer
+
+    /// torch.optim.AdamW's update with decoupled weight decay applied first:
+    /// p -= lr * wd * p; m, v updated; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+    /// With bc1 = bc2 = 1 this is BERTAdam: p -= lr * m / (sqrt(v) + eps).
+    func adamW(parameters: UnsafeMutablePointer<Float>,
+               gradients: UnsafePointer<Float>,
+               m: UnsafeMutablePointer<Float>,
+               v: UnsafeMutablePointer<Float>,
+               count: Int, hyperparameters: AdamWHyperparameters)
+}
