@@ -1,0 +1,120 @@
+// BertSelfAttention's core (and RoBERTa's and ALBERT's): per head, softmax(Q K^T / sqrt(HS))
+// with padded keys excluded, dropout on the probabilities, then times V. Q, K and V are read
+// in place from the fused (B, T, 3C) projection through sgemm's leading dimensions, so no
+// head is ever copied out.
+
+import COpenBLAS
+import Foundation
+
+extension CPUBackend {
+    public func attentionForward(out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+                                 qkv: UnsafePointer<Float>, attentionMask: UnsafePointer<Float>,
+                                 dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
+        let HS = C / NH
+        let scale = 1 / Float(HS).squareRoot()
+        let dropped = dropout.isActive ? allocate(count: T * T) : nil // (T, T)
+        defer { dropped.map(deallocate) }
+        let mask = dropout.isActive ? DropoutMask(dropout) : nil
+        for b in 0..<B {
+            let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
+            for h in 0..<NH {
+                let q = qkv + b * T * 3 * C + h * HS
+                let k = q + C, v = q + 2 * C
+                let p = probabilities + (b * NH + h) * T * T // (T, T)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
+                            scale, q, blasint(3 * C), k, blasint(3 * C), 0, p, blasint(T))
+                maskedSoftmax(p, keyMask: attentionMask + b * T, T: T)
+                var weights = UnsafePointer(p)
+                if let mask, let dropped {
+                    applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
+                    weights = UnsafePointer(dropped)
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                            1, weights, blasint(T), v, blasint(3 * C), 0, out + b * T * C + h * HS, blasint(C))
+            }
+        }
+    }
+
+    public func attentionBackward(dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                  dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                                  probabilities: UnsafePointer<Float>, dropout: DropoutSite,
+                                  B: Int, T: Int, C: Int, NH: Int) {
+        let HS = C / NH
+        let scale = 1 / Float(HS).squareRoot()
+        let dropped = dropout.isActive ? allocate(count: T * T) : nil // (T, T)
+        defer { dropped.map(deallocate) }
+        let mask = dropout.isActive ? DropoutMask(dropout) : nil
+        for b in 0..<B {
+            let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
+            for h in 0..<NH {
+                let q = qkv + b * T * 3 * C + h * HS
+                let k = q + C, v = q + 2 * C
+                let dq = dQKV + b * T * 3 * C + h * HS
+                let dk = dq + C, dv = dq + 2 * C
+                let dy = dOut + b * T * C + h * HS
+                let p = probabilities + (b * NH + h) * T * T // (T, T)
+                let dp = scratch + (b * NH + h) * T * T      // (T, T)
+                var weights = p
+                if let mask, let dropped {
+                    applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
+                    weights = UnsafePointer(dropped)
+                }
+                // dV = P_dropped^T dY; dP_dropped = dY V^T
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                            1, weights, blasint(T), dy, blasint(C), 0, dv, blasint(3 * C))
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
+                            1, dy, blasint(C), v, blasint(3 * C), 0, dp, blasint(T))
+                if let mask {
+                    applyAttentionDropout(dp, dp, mask, exampleKey: exampleKey, head: h, T: T)
+                }
+                softmaxBackwardInPlace(dp, probabilities: p, T: T)
+                // dQ = scale dS K; dK = scale dS^T Q
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                            scale, dp, blasint(T), k, blasint(3 * C), 0, dq, blasint(3 * C))
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                            scale, dp, blasint(T), q, blasint(3 * C), 0, dk, blasint(3 * C))
+            }
+        }
+    }
+
+    /// Row-wise softmax of (T, T) scores where padded keys get probability exactly 0, as
+    /// transformers' additive finfo.min mask gives after exp underflows.
+    private func maskedSoftmax(_ scores: UnsafeMutablePointer<Float>, keyMask: UnsafePointer<Float>, T: Int) {
+        for row in 0..<T {
+            let s = scores + row * T
+            var maximum = -Float.infinity
+            for key in 0..<T where keyMask[key] != 0 { maximum = max(maximum, s[key]) }
+            var sum: Float = 0
+            for key in 0..<T {
+                let e = keyMask[key] != 0 ? expf(s[key] - maximum) : 0
+                s[key] = e
+                sum += e
+            }
+            let inverse = sum > 0 ? 1 / sum : 0
+            for key in 0..<T { s[key] *= inverse }
+        }
+    }
+
+    /// dS = P * (dP - sum_k dP * P), in place over dP.
+    private func softmaxBackwardInPlace(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, T: Int) {
+        for row in 0..<T {
+            let g = dp + row * T, y = p + row * T
+            var dot: Float = 0
+            for key in 0..<T { dot += g[key] * y[key] }
+            for key in 0..<T { g[key] = y[key] * (g[key] - dot) }
+        }
+    }
+
+    /// The attention-probability mask is keyed by (head, query, key) rather than by flat offset,
+    /// so it stays the same whatever length the batch was padded to.
+    private func applyAttentionDropout(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                                       _ mask: DropoutMask, exampleKey: UInt64, head: Int, T: Int) {
+        for query in 0..<T {
+            let base = (UInt64(head) << 42) | (UInt64(query) << 21)
+            for key in 0..<T {
+                out[query * T + key] = input[query * T + key]
+                    * mask.factor(exampleKey: exampleKey, position: base | UInt64(key))
+            }
+        }
+    }
+}

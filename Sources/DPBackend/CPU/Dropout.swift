@@ -1,0 +1,67 @@
+// Inverted dropout whose mask is a counter-based hash rather than a stream of random numbers:
+// an element's fate depends only on (seed, step, site, global example index, position inside
+// the example), so the same run gives the same masks on any number of ranks, with any
+// micro-batch split or padded length, and backward recomputes the mask instead of storing it.
+
+@inline(__always)
+func splitMix(_ value: UInt64) -> UInt64 {
+    var z = value &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// One hash feeds four elements: 16 bits each is ample resolution for a drop probability.
+struct DropoutMask {
+    let scale: Float
+    let threshold: UInt64
+    let seedKey: UInt64
+
+    init(_ dropout: DropoutSite) {
+        scale = 1 / (1 - dropout.probability)
+        threshold = UInt64((Double(dropout.probability) * 65536).rounded())
+        seedKey = splitMix(splitMix(splitMix(dropout.seed) ^ dropout.step) ^ dropout.site)
+    }
+
+    @inline(__always)
+    func exampleKey(_ exampleIndex: Int32) -> UInt64 {
+        splitMix(seedKey ^ UInt64(UInt32(bitPattern: exampleIndex)))
+    }
+
+    /// The multiplier (0 or 1/(1-p)) for the element at `position` of an example.
+    @inline(__always)
+    func factor(exampleKey: UInt64, position: UInt64) -> Float {
+        let bits = splitMix(exampleKey &+ (position >> 2) &* 0xD1B5_4A32_D192_ED03)
+        let lane = (bits >> ((position & 3) << 4)) & 0xFFFF
+        return lane >= threshold ? scale : 0
+    }
+}
+
+extension CPUBackend {
+    public func dropoutForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                               dropout: DropoutSite, B: Int, R: Int) {
+        applyDropout(out, input, dropout, B: B, R: R)
+    }
+
+    public func dropoutBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                dropout: DropoutSite, B: Int, R: Int) {
+        applyDropout(dInput, dOut, dropout, B: B, R: R)
+    }
+
+    /// Forward and backward are the same product with the same mask.
+    private func applyDropout(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                              _ dropout: DropoutSite, B: Int, R: Int) {
+        guard dropout.isActive else {
+            if UnsafePointer(out) != input { out.update(from: input, count: B * R) }
+            return
+        }
+        let mask = DropoutMask(dropout)
+        for b in 0..<B {
+            let key = mask.exampleKey(dropout.exampleIndices[b])
+            let x = input + b * R, y = out + b * R
+            parallelRanges(R) { range in
+                for i in range { y[i] = x[i] * mask.factor(exampleKey: key, position: UInt64(i)) }
+            }
+        }
+    }
+}

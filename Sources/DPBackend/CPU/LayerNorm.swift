@@ -1,0 +1,55 @@
+// torch.nn.LayerNorm over the last dimension: biased variance, epsilon inside the square root.
+
+extension CPUBackend {
+    public func layerNormForward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                                 rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 N: Int, C: Int, epsilon: Float) {
+        parallelRanges(N, minimumPerChunk: 16) { rows in
+            for row in rows {
+                let x = input + row * C
+                var sum: Float = 0
+                for c in 0..<C { sum += x[c] }
+                let mu = sum / Float(C)
+                var squares: Float = 0
+                for c in 0..<C {
+                    let centered = x[c] - mu
+                    squares += centered * centered
+                }
+                let inverseStd = 1 / (squares / Float(C) + epsilon).squareRoot()
+                let y = out + row * C
+                for c in 0..<C { y[c] = (x[c] - mu) * inverseStd * weight[c] + bias[c] }
+                mean[row] = mu
+                rstd[row] = inverseStd
+            }
+        }
+    }
+
+    public func layerNormBackward(dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                  dBias: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                  mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int) {
+        for row in 0..<N {
+            let x = input + row * C
+            let dy = dOut + row * C
+            let dx = dInput + row * C
+            let mu = mean[row], inverseStd = rstd[row]
+            // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * weight.
+            var meanG: Float = 0, meanGXhat: Float = 0
+            for c in 0..<C {
+                let xhat = (x[c] - mu) * inverseStd
+                let g = dy[c] * weight[c]
+                meanG += g
+                meanGXhat += g * xhat
+                dBias[c] += dy[c]
+                dWeight[c] += dy[c] * xhat
+            }
+            meanG /= Float(C)
+            meanGXhat /= Float(C)
+            for c in 0..<C {
+                let xhat = (x[c] - mu) * inverseStd
+                dx[c] = inverseStd * (dy[c] * weight[c] - meanG - xhat * meanGXhat)
+            }
+        }
+    }
+}
