@@ -12,6 +12,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     // MARK: The safetensors container
     case fileTooShort(file: String, size: Int)
     case badHeaderLength(file: String, headerLength: UInt64, fileSize: Int)
+    /// `field` is empty when the header as a whole is at fault.
     case malformedHeader(file: String, field: String, reason: String)
     case malformedEntry(file: String, tensor: String, field: String, reason: String)
     case unknownDType(file: String, tensor: String, dtype: String)
@@ -54,7 +55,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(file): header length \(headerLength) is impossible for a file of \(fileSize) bytes "
                 + "(limit \(SafeTensorsFile.maxHeaderLength) bytes); the file is truncated or not safetensors"
         case let .malformedHeader(file, field, reason):
-            return "\(file): header field '\(field)' \(reason)"
+            return "\(file): " + (field.isEmpty ? "header" : "field '\(field)'") + " \(reason)"
         case let .malformedEntry(file, tensor, field, reason):
             return "\(file): tensor '\(tensor)' field '\(field)' \(reason)"
         case let .unknownDType(file, tensor, dtype):

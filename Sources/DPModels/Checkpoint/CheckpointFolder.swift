@@ -101,7 +101,7 @@ extension CheckpointFolder {
         let files = try shardNames.map { name in
             let url = directory.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw CheckpointError.missingFile(file: index.path, what: "shard \(name) it lists")
+                throw CheckpointError.missingFile(file: url.path, what: "shard listed in \(indexName)")
             }
             return try SafeTensorsFile(contentsOf: url)
         }

@@ -211,7 +211,8 @@ private struct ConfigKeys {
 
     /// Relative position embeddings change the attention itself, which we do not implement.
     func checkAbsolutePositions() throws {
-        _ = try oneOf("position_embedding_type", ["absolute"])
+        guard let kind = try string("position_embedding_type"), kind != "absolute" else { return }
+        throw invalid("position_embedding_type", "is not supported (dp-train implements absolute positions only)")
     }
 
     func id2label() throws -> [Int: String]? {

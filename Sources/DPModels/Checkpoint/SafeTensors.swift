@@ -169,10 +169,10 @@ extension SafeTensorsFile {
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: json)
         } catch {
-            throw CheckpointError.malformedHeader(file: file, field: "(header)", reason: "is not valid JSON")
+            throw CheckpointError.malformedHeader(file: file, field: "", reason: "is not valid JSON")
         }
         guard case .object(let header) = value else {
-            throw CheckpointError.malformedHeader(file: file, field: "(header)", reason: "is not a JSON object")
+            throw CheckpointError.malformedHeader(file: file, field: "", reason: "is not a JSON object")
         }
         return header
     }
