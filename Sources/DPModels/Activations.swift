@@ -1,0 +1,150 @@
+// Everything the forward pass keeps for backward, carved from one allocation sized for a batch
+// of B examples padded to T tokens. A longer batch replaces the arena; a shorter one reuses it,
+// so memory stays flat across steps.
+
+import DPBackend
+
+/// Hands out consecutive slices of one backend allocation.
+struct Arena {
+    let base: UnsafeMutablePointer<Float>
+    private(set) var used = 0
+    let capacity: Int
+
+    init(base: UnsafeMutablePointer<Float>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    mutating func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(used + count <= capacity, "activation arena overflow")
+        defer { used += count }
+        return base + used
+    }
+}
+
+/// Saved activations of one block application. // N = B * T
+struct BlockActivations {
+    let qkv: UnsafeMutablePointer<Float>            // (N, 3C)
+    let probabilities: UnsafeMutablePointer<Float>  // (B, NH, T, T)
+    let context: UnsafeMutablePointer<Float>        // (N, C), attention output before its dense
+    let residual1: UnsafeMutablePointer<Float>      // (N, C), input of the attention LayerNorm
+    let mean1: UnsafeMutablePointer<Float>          // (N)
+    let rstd1: UnsafeMutablePointer<Float>          // (N)
+    let hidden1: UnsafeMutablePointer<Float>        // (N, C), attention LayerNorm output
+    let intermediate: UnsafeMutablePointer<Float>   // (N, I), before GELU
+    let activated: UnsafeMutablePointer<Float>      // (N, I), after GELU
+    let residual2: UnsafeMutablePointer<Float>      // (N, C), input of the output LayerNorm
+    let mean2: UnsafeMutablePointer<Float>          // (N)
+    let rstd2: UnsafeMutablePointer<Float>          // (N)
+}
+
+/// The forward pass's saved state and backward's scratch for one (B, T) capacity.
+final class ActivationStore {
+    let backend: Backend
+    let B: Int
+    let T: Int
+    private let storage: UnsafeMutablePointer<Float>
+    private let indexStorage: UnsafeMutablePointer<Int32>
+
+    // Inputs, in backend memory.
+    let inputIds: UnsafeMutablePointer<Int32>        // (B, T)
+    let typeIds: UnsafeMutablePointer<Int32>         // (B, T)
+    let positionIds: UnsafeMutablePointer<Int32>     // (B, T)
+    let exampleIndices: UnsafeMutablePointer<Int32>  // (B)
+    let labels: UnsafeMutablePointer<Int32>          // (B)
+    let attentionMask: UnsafeMutablePointer<Float>   // (B, T)
+    let targets: UnsafeMutablePointer<Float>         // (B)
+
+    // Embeddings.
+    let embeddingSum: UnsafeMutablePointer<Float>    // (N, E), input of the embedding LayerNorm
+    let embeddingMean: UnsafeMutablePointer<Float>   // (N)
+    let embeddingRstd: UnsafeMutablePointer<Float>   // (N)
+    let embeddingNormed: UnsafeMutablePointer<Float> // (N, E), after LayerNorm and dropout (ALBERT only)
+    /// states[0] enters the first block; states[a + 1] leaves block application a. // (N, C) each
+    let states: [UnsafeMutablePointer<Float>]
+    let blocks: [BlockActivations]
+
+    // Head.
+    let features: UnsafeMutablePointer<Float>        // (B, C), first token or mean
+    let denseInput: UnsafeMutablePointer<Float>      // (B, C), RoBERTa head: features after dropout
+    let poolerOutput: UnsafeMutablePointer<Float>    // (B, C), after dense and tanh
+    let classifierInput: UnsafeMutablePointer<Float> // (B, C), after dropout
+    let logits: UnsafeMutablePointer<Float>          // (B, K)
+    let dLogits: UnsafeMutablePointer<Float>         // (B, K)
+    let losses: UnsafeMutablePointer<Float>          // (B)
+
+    // Backward scratch, shared by all blocks.
+    let dState: UnsafeMutablePointer<Float>          // (N, C)
+    let dResidual: UnsafeMutablePointer<Float>       // (N, C)
+    let dTemporary: UnsafeMutablePointer<Float>      // (N, C)
+    let dIntermediate: UnsafeMutablePointer<Float>   // (N, I)
+    let dQKV: UnsafeMutablePointer<Float>            // (N, 3C)
+    let dProbabilities: UnsafeMutablePointer<Float>  // (B, NH, T, T)
+    let dEmbedding: UnsafeMutablePointer<Float>      // (N, E)
+    let dEmbeddingNormed: UnsafeMutablePointer<Float> // (N, E)
+    let dHeadA: UnsafeMutablePointer<Float>          // (B, C)
+    let dHeadB: UnsafeMutablePointer<Float>          // (B, C)
+
+    init(layout: EncoderLayout, backend: Backend, B: Int, T: Int) {
+        self.backend = backend
+        self.B = B
+        self.T = T
+        let N = B * T
+        let (E, C, I, NH, K) = (layout.E, layout.C, layout.I, layout.NH, layout.K)
+        let applications = layout.schedule.count
+        let perBlock = N * 3 * C + B * NH * T * T + N * C * 5 + N * I * 2 + N * 4
+        let total = B * T + 2 * B
+            + N * E * 2 + N * 2
+            + (applications + 1) * N * C
+            + applications * perBlock
+            + B * C * 4 + B * K * 2 + B
+            + N * C * 3 + N * I + N * 3 * C + B * NH * T * T + N * E * 2 + B * C * 2
+        storage = backend.allocate(count: total)
+        indexStorage = backend.allocateIndices(count: 3 * N + 2 * B)
+        var arena = Arena(base: storage, capacity: total)
+
+        inputIds = indexStorage
+        typeIds = indexStorage + N
+        positionIds = indexStorage + 2 * N
+        exampleIndices = indexStorage + 3 * N
+        labels = indexStorage + 3 * N + B
+        attentionMask = arena.take(N)
+        targets = arena.take(B)
+
+        embeddingSum = arena.take(N * E)
+        embeddingMean = arena.take(N)
+        embeddingRstd = arena.take(N)
+        embeddingNormed = arena.take(N * E)
+        states = (0...applications).map { _ in arena.take(N * C) }
+        blocks = (0..<applications).map { _ in
+            BlockActivations(qkv: arena.take(N * 3 * C), probabilities: arena.take(B * NH * T * T),
+                             context: arena.take(N * C), residual1: arena.take(N * C),
+                             mean1: arena.take(N), rstd1: arena.take(N), hidden1: arena.take(N * C),
+                             intermediate: arena.take(N * I), activated: arena.take(N * I),
+                             residual2: arena.take(N * C), mean2: arena.take(N), rstd2: arena.take(N))
+        }
+        features = arena.take(B * C)
+        denseInput = arena.take(B * C)
+        poolerOutput = arena.take(B * C)
+        classifierInput = arena.take(B * C)
+        logits = arena.take(B * K)
+        dLogits = arena.take(B * K)
+        losses = arena.take(B)
+
+        dState = arena.take(N * C)
+        dResidual = arena.take(N * C)
+        dTemporary = arena.take(N * C)
+        dIntermediate = arena.take(N * I)
+        dQKV = arena.take(N * 3 * C)
+        dProbabilities = arena.take(B * NH * T * T)
+        dEmbedding = arena.take(N * E)
+        dEmbeddingNormed = arena.take(N * E)
+        dHeadA = arena.take(B * C)
+        dHeadB = arena.take(B * C)
+    }
+
+    deinit {
+        backend.deallocate(storage)
+        backend.deallocateIndices(indexStorage)
+    }
+}

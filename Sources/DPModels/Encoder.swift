@@ -1,0 +1,326 @@
+// BertForSequenceClassification, RobertaForSequenceClassification and
+// AlbertForSequenceClassification (plus first-token and mean-pooled heads), forward and
+// backward, on any Backend. It must match transformers: BertEmbeddings -> BertLayer x L
+// (post-LayerNorm: attention, dense, dropout, add & norm; intermediate GELU, dense, dropout,
+// add & norm) -> head. ALBERT adds the embedding projection and runs shared blocks.
+
+import DPBackend
+import DPTensor
+
+/// Dropout for one training step; nil means evaluation (no dropout).
+public struct DropoutSettings: Sendable {
+    public var hidden: Float
+    public var attention: Float
+    public var classifier: Float
+    public var seed: UInt64
+    public var step: UInt64
+
+    public init(hidden: Float, attention: Float, classifier: Float, seed: UInt64, step: UInt64) {
+        self.hidden = hidden
+        self.attention = attention
+        self.classifier = classifier
+        self.seed = seed
+        self.step = step
+    }
+}
+
+public enum Targets: Sendable {
+    case regression([Float])
+    case classification([Int32])
+}
+
+/// Identifies each dropout application in the model, so that masks never collide.
+enum DropoutKind: UInt64 {
+    case embeddings = 0, attentionProbabilities, attentionOutput, feedForwardOutput, classifierHidden, classifierInput
+
+    func site(application: Int) -> UInt64 { UInt64(application + 1) << 8 | rawValue }
+}
+
+public final class EncoderModel {
+    public let layout: EncoderLayout
+    public let backend: Backend
+    public var table: ParameterTable { layout.table }
+    public var parameterCount: Int { table.totalCount }
+    public let parameters: UnsafeMutablePointer<Float>  // (P)
+    public let gradients: UnsafeMutablePointer<Float>   // (P)
+    private var store: ActivationStore?
+    private var current: (B: Int, T: Int, dropout: DropoutSettings?) = (0, 0, nil)
+
+    public init(layout: EncoderLayout, backend: Backend) {
+        self.layout = layout
+        self.backend = backend
+        parameters = backend.allocate(count: layout.table.totalCount)
+        gradients = backend.allocate(count: layout.table.totalCount)
+    }
+
+    deinit {
+        backend.deallocate(parameters)
+        backend.deallocate(gradients)
+    }
+
+    public func zeroGradients() { backend.zero(gradients, count: parameterCount) }
+
+    /// The hidden state after `index` block applications (0 = embeddings output), on the host. // (B, T, C)
+    public func hiddenState(_ index: Int) -> [Float] {
+        download(activations.states[index], count: current.B * current.T * layout.C)
+    }
+
+    /// The head's input vector after pooling (features) and after the pooler dense + tanh. // (B, C)
+    public func pooledFeatures() -> [Float] { download(activations.features, count: current.B * layout.C) }
+    public func poolerOutput() -> [Float] { download(activations.poolerOutput, count: current.B * layout.C) }
+    public func logits() -> [Float] { download(activations.logits, count: current.B * layout.K) }
+
+    private var activations: ActivationStore {
+        guard let store else { preconditionFailure("forward has not run") }
+        return store
+    }
+
+    private func download(_ pointer: UnsafePointer<Float>, count: Int) -> [Float] {
+        var host = [Float](repeating: 0, count: count)
+        host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: pointer, count: count) }
+        return host
+    }
+
+    private func parameter(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters + offset }
+    private func gradient(_ offset: Int) -> UnsafeMutablePointer<Float> { gradients + offset }
+
+    private func dropoutSite(_ probability: Float, _ kind: DropoutKind, application: Int = -1) -> DropoutSite {
+        DropoutSite(probability: current.dropout == nil ? 0 : probability,
+                    seed: current.dropout?.seed ?? 0, step: current.dropout?.step ?? 0,
+                    site: kind.site(application: application),
+                    exampleIndices: activations.exampleIndices)
+    }
+
+    // MARK: Forward
+
+    public func forward(_ batch: EncoderBatch, dropout: DropoutSettings?) {
+        let (B, T) = (batch.B, batch.T)
+        if store.map({ $0.B < B || $0.T < T }) ?? true {
+            let capacity = (B: max(B, store?.B ?? 0), T: max(T, store?.T ?? 0))
+            store = nil // frees the old arena before the larger one is allocated
+            store = ActivationStore(layout: layout, backend: backend, B: capacity.B, T: capacity.T)
+        }
+        current = (B, T, dropout)
+        let a = activations
+        backend.uploadIndices(a.inputIds, from: batch.inputIds, count: B * T)
+        backend.uploadIndices(a.typeIds, from: batch.typeIds, count: B * T)
+        backend.uploadIndices(a.positionIds, from: batch.positionIds, count: B * T)
+        backend.uploadIndices(a.exampleIndices, from: batch.exampleIndices, count: B)
+        backend.upload(a.attentionMask, from: batch.attentionMask, count: B * T)
+
+        embedForward(B: B, T: T)
+        for (application, block) in layout.schedule.enumerated() {
+            blockForward(application: application, block: layout.blocks[block], B: B, T: T)
+        }
+        headForward(B: B, T: T)
+    }
+
+    private func embedForward(B: Int, T: Int) {
+        let a = activations, l = layout, N = B * T
+        let hiddenDropout = current.dropout?.hidden ?? 0
+        backend.embeddingsForward(out: a.embeddingSum, wordIds: a.inputIds, positionIds: a.positionIds,
+                                  typeIds: a.typeIds, wordTable: parameter(l.wordEmbeddings),
+                                  positionTable: parameter(l.positionEmbeddings),
+                                  typeTable: parameter(l.typeEmbeddings), B: B, T: T, C: l.E)
+        let normed = l.embeddingProjection == nil ? a.states[0] : a.embeddingNormed
+        backend.layerNormForward(out: normed, mean: a.embeddingMean, rstd: a.embeddingRstd, input: a.embeddingSum,
+                                 weight: parameter(l.embeddingNormWeight), bias: parameter(l.embeddingNormBias),
+                                 N: N, C: l.E, epsilon: l.config.layerNormEps)
+        backend.dropoutForward(out: normed, input: normed, dropout: dropoutSite(hiddenDropout, .embeddings),
+                               B: B, R: T * l.E)
+        if let projection = l.embeddingProjection {
+            backend.matmulForward(out: a.states[0], input: normed, weight: parameter(projection.weight),
+                                  bias: parameter(projection.bias), N: N, C: l.E, OC: l.C)
+        }
+    }
+
+    private func blockForward(application: Int, block w: BlockOffsets, B: Int, T: Int) {
+        let a = activations.blocks[application], l = layout, N = B * T, C = l.C, I = l.I
+        let input = activations.states[application], output = activations.states[application + 1]
+        let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
+
+        backend.matmulForward(out: a.qkv, input: input, weight: parameter(w.qkvWeight), bias: parameter(w.qkvBias),
+                              N: N, C: C, OC: 3 * C)
+        backend.attentionForward(out: a.context, probabilities: a.probabilities, qkv: a.qkv,
+                                 attentionMask: activations.attentionMask,
+                                 dropout: dropoutSite(attention, .attentionProbabilities, application: application),
+                                 B: B, T: T, C: C, NH: l.NH)
+        backend.matmulForward(out: a.residual1, input: a.context, weight: parameter(w.attentionOutputWeight),
+                              bias: parameter(w.attentionOutputBias), N: N, C: C, OC: C)
+        backend.dropoutForward(out: a.residual1, input: a.residual1,
+                               dropout: dropoutSite(hidden, .attentionOutput, application: application), B: B, R: T * C)
+        backend.add(a.residual1, input, count: N * C)
+        backend.layerNormForward(out: a.hidden1, mean: a.mean1, rstd: a.rstd1, input: a.residual1,
+                                 weight: parameter(w.attentionNormWeight), bias: parameter(w.attentionNormBias),
+                                 N: N, C: C, epsilon: l.config.layerNormEps)
+
+        backend.matmulForward(out: a.intermediate, input: a.hidden1, weight: parameter(w.intermediateWeight),
+                              bias: parameter(w.intermediateBias), N: N, C: C, OC: I)
+        backend.geluForward(out: a.activated, input: a.intermediate, count: N * I, form: l.config.hiddenAct)
+        backend.matmulForward(out: a.residual2, input: a.activated, weight: parameter(w.outputWeight),
+                              bias: parameter(w.outputBias), N: N, C: I, OC: C)
+        backend.dropoutForward(out: a.residual2, input: a.residual2,
+                               dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
+        backend.add(a.residual2, a.hidden1, count: N * C)
+        backend.layerNormForward(out: output, mean: a.mean2, rstd: a.rstd2, input: a.residual2,
+                                 weight: parameter(w.outputNormWeight), bias: parameter(w.outputNormBias),
+                                 N: N, C: C, epsilon: l.config.layerNormEps)
+    }
+
+    private func headForward(B: Int, T: Int) {
+        let a = activations, l = layout, C = l.C
+        let last = a.states[l.schedule.count]
+        let classifierDropout = current.dropout?.classifier ?? 0
+        switch l.head.pooling {
+        case .mean:
+            backend.meanPoolForward(out: a.features, input: last, attentionMask: a.attentionMask, B: B, T: T, C: C)
+        case .pooler, .firstToken, .robertaHead:
+            backend.firstTokenForward(out: a.features, input: last, B: B, T: T, C: C)
+        }
+        var vector = a.features
+        if let dense = l.poolerDense {
+            var denseInput = UnsafePointer(a.features)
+            if l.head.pooling == .robertaHead {
+                backend.dropoutForward(out: a.denseInput, input: a.features,
+                                       dropout: dropoutSite(classifierDropout, .classifierHidden), B: B, R: C)
+                denseInput = UnsafePointer(a.denseInput)
+            }
+            backend.matmulForward(out: a.poolerOutput, input: denseInput, weight: parameter(dense.weight),
+                                  bias: parameter(dense.bias), N: B, C: C, OC: C)
+            backend.tanhForward(out: a.poolerOutput, input: a.poolerOutput, count: B * C)
+            vector = a.poolerOutput
+        }
+        backend.dropoutForward(out: a.classifierInput, input: vector,
+                               dropout: dropoutSite(classifierDropout, .classifierInput), B: B, R: C)
+        backend.matmulForward(out: a.logits, input: a.classifierInput, weight: parameter(l.classifier.weight),
+                              bias: parameter(l.classifier.bias), N: B, C: C, OC: l.K)
+    }
+
+    // MARK: Loss
+
+    /// Per-example losses of the last forward pass; prepares backward to compute the gradient of
+    /// gradScale * (sum of the losses).
+    public func loss(_ targets: Targets, gradScale: Float) -> [Float] {
+        let a = activations, B = current.B
+        switch targets {
+        case .regression(let values):
+            precondition(layout.K == 1 && values.count == B, "regression needs one target per example")
+            backend.upload(a.targets, from: values, count: B)
+            backend.mseLoss(losses: a.losses, dPredictions: a.dLogits, predictions: a.logits, targets: a.targets,
+                            B: B, gradScale: gradScale)
+        case .classification(let labels):
+            precondition(labels.count == B, "classification needs one label per example")
+            backend.uploadIndices(a.labels, from: labels, count: B)
+            backend.crossEntropyLoss(losses: a.losses, dLogits: a.dLogits, logits: a.logits, labels: a.labels,
+                                     B: B, K: layout.K, gradScale: gradScale)
+        }
+        return download(a.losses, count: B)
+    }
+
+    // MARK: Backward
+
+    /// Accumulates the gradient of the last loss into `gradients`.
+    public func backward() {
+        let (B, T) = (current.B, current.T)
+        headBackward(B: B, T: T)
+        for (application, block) in layout.schedule.enumerated().reversed() {
+            blockBackward(application: application, block: layout.blocks[block], B: B, T: T)
+        }
+        embedBackward(B: B, T: T)
+    }
+
+    private func headBackward(B: Int, T: Int) {
+        let a = activations, l = layout, C = l.C
+        let classifierDropout = current.dropout?.classifier ?? 0
+        backend.matmulBackward(dInput: a.dHeadA, dWeight: gradient(l.classifier.weight),
+                               dBias: gradient(l.classifier.bias), dOut: a.dLogits, input: a.classifierInput,
+                               weight: parameter(l.classifier.weight), N: B, C: C, OC: l.K)
+        backend.dropoutBackward(dInput: a.dHeadA, dOut: a.dHeadA,
+                                dropout: dropoutSite(classifierDropout, .classifierInput), B: B, R: C)
+        var dFeatures = a.dHeadA
+        if let dense = l.poolerDense {
+            backend.tanhBackward(dInput: a.dHeadA, dOut: a.dHeadA, out: a.poolerOutput, count: B * C)
+            let denseInput = l.head.pooling == .robertaHead ? a.denseInput : a.features
+            backend.matmulBackward(dInput: a.dHeadB, dWeight: gradient(dense.weight), dBias: gradient(dense.bias),
+                                   dOut: a.dHeadA, input: denseInput, weight: parameter(dense.weight),
+                                   N: B, C: C, OC: C)
+            if l.head.pooling == .robertaHead {
+                backend.dropoutBackward(dInput: a.dHeadB, dOut: a.dHeadB,
+                                        dropout: dropoutSite(classifierDropout, .classifierHidden), B: B, R: C)
+            }
+            dFeatures = a.dHeadB
+        }
+        switch l.head.pooling {
+        case .mean:
+            backend.meanPoolBackward(dInput: a.dState, dOut: dFeatures, attentionMask: a.attentionMask, B: B, T: T, C: C)
+        case .pooler, .firstToken, .robertaHead:
+            backend.firstTokenBackward(dInput: a.dState, dOut: dFeatures, B: B, T: T, C: C)
+        }
+    }
+
+    /// On entry dState holds the gradient of this application's output; on exit, of its input.
+    private func blockBackward(application: Int, block w: BlockOffsets, B: Int, T: Int) {
+        let s = activations, a = s.blocks[application], l = layout, N = B * T, C = l.C, I = l.I
+        let input = s.states[application]
+        let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
+
+        backend.layerNormBackward(dInput: s.dResidual, dWeight: gradient(w.outputNormWeight),
+                                  dBias: gradient(w.outputNormBias), dOut: s.dState, input: a.residual2,
+                                  weight: parameter(w.outputNormWeight), mean: a.mean2, rstd: a.rstd2, N: N, C: C)
+        backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dResidual,
+                                dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
+        backend.matmulBackward(dInput: s.dIntermediate, dWeight: gradient(w.outputWeight), dBias: gradient(w.outputBias),
+                               dOut: s.dTemporary, input: a.activated, weight: parameter(w.outputWeight),
+                               N: N, C: I, OC: C)
+        backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, input: a.intermediate, count: N * I,
+                             form: l.config.hiddenAct)
+        backend.matmulBackward(dInput: s.dTemporary, dWeight: gradient(w.intermediateWeight),
+                               dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: a.hidden1,
+                               weight: parameter(w.intermediateWeight), N: N, C: C, OC: I)
+        backend.add(s.dResidual, s.dTemporary, count: N * C)
+
+        backend.layerNormBackward(dInput: s.dState, dWeight: gradient(w.attentionNormWeight),
+                                  dBias: gradient(w.attentionNormBias), dOut: s.dResidual, input: a.residual1,
+                                  weight: parameter(w.attentionNormWeight), mean: a.mean1, rstd: a.rstd1, N: N, C: C)
+        backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dState,
+                                dropout: dropoutSite(hidden, .attentionOutput, application: application), B: B, R: T * C)
+        backend.matmulBackward(dInput: s.dResidual, dWeight: gradient(w.attentionOutputWeight),
+                               dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary, input: a.context,
+                               weight: parameter(w.attentionOutputWeight), N: N, C: C, OC: C)
+        backend.attentionBackward(dQKV: s.dQKV, scratch: s.dProbabilities, dOut: s.dResidual, qkv: a.qkv,
+                                  probabilities: a.probabilities,
+                                  dropout: dropoutSite(attention, .attentionProbabilities, application: application),
+                                  B: B, T: T, C: C, NH: l.NH)
+        backend.matmulBackward(dInput: s.dTemporary, dWeight: gradient(w.qkvWeight), dBias: gradient(w.qkvBias),
+                               dOut: s.dQKV, input: input, weight: parameter(w.qkvWeight), N: N, C: C, OC: 3 * C)
+        backend.add(s.dState, s.dTemporary, count: N * C)
+    }
+
+    private func embedBackward(B: Int, T: Int) {
+        let s = activations, l = layout, N = B * T
+        let hiddenDropout = current.dropout?.hidden ?? 0
+        var dNormed = s.dState
+        if let projection = l.embeddingProjection {
+            backend.matmulBackward(dInput: s.dEmbeddingNormed, dWeight: gradient(projection.weight),
+                                   dBias: gradient(projection.bias), dOut: s.dState, input: s.embeddingNormed,
+                                   weight: parameter(projection.weight), N: N, C: l.E, OC: l.C)
+            dNormed = s.dEmbeddingNormed
+        }
+        backend.dropoutBackward(dInput: dNormed, dOut: dNormed, dropout: dropoutSite(hiddenDropout, .embeddings),
+                                B: B, R: T * l.E)
+        backend.layerNormBackward(dInput: s.dEmbedding, dWeight: gradient(l.embeddingNormWeight),
+                                  dBias: gradient(l.embeddingNormBias), dOut: dNormed, input: s.embeddingSum,
+                                  weight: parameter(l.embeddingNormWeight), mean: s.embeddingMean,
+                                  rstd: s.embeddingRstd, N: N, C: l.E)
+        backend.embeddingsBackward(dWordTable: gradient(l.wordEmbeddings), dPositionTable: gradient(l.positionEmbeddings),
+                                   dTypeTable: gradient(l.typeEmbeddings), dOut: s.dEmbedding, wordIds: s.inputIds,
+                                   positionIds: s.positionIds, typeIds: s.typeIds, B: B, T: T, C: l.E)
+        // nn.Embedding(padding_idx=pad) never trains its padding row: the word table's in every
+        // model, and RoBERTa's position table, whose padding positions are numbered pad too.
+        let pad = l.config.padTokenId
+        backend.zero(gradient(l.wordEmbeddings + pad * l.E), count: l.E)
+        if l.config.modelType == .roberta {
+            backend.zero(gradient(l.positionEmbeddings + pad * l.E), count: l.E)
+        }
+    }
+}

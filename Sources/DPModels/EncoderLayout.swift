@@ -1,0 +1,203 @@
+// Where every tensor of a BERT, RoBERTa or ALBERT encoder and its task head lives in the flat
+// parameter buffer, under the exact names transformers uses (without the `bert.` / `roberta.` /
+// `albert.` prefix). The query, key and value projections of a block are laid out back to back,
+// so that together they form one (3C, C) matrix and the block runs one fused sgemm for all three.
+
+import DPBackend
+import DPTensor
+
+/// How the head turns token states into one vector per example.
+public enum Pooling: String, Sendable, CaseIterable {
+    /// BertPooler / AlbertPooler: dense + tanh over the first token (…ForSequenceClassification).
+    case pooler
+    /// The first token's final state, no pooler.
+    case firstToken = "first_token"
+    /// sentence-transformers' mean over the tokens that are not padding.
+    case mean
+    /// RobertaClassificationHead: first token, dense, tanh, out_proj.
+    case robertaHead = "roberta_head"
+}
+
+public enum Task: String, Sendable, CaseIterable {
+    /// One output and mean squared error.
+    case regression
+    /// K outputs and cross-entropy.
+    case classification
+}
+
+public struct HeadSpec: Sendable, Equatable {
+    public var pooling: Pooling
+    public var task: Task
+    public var numLabels: Int
+
+    public init(pooling: Pooling, task: Task, numLabels: Int) {
+        precondition(task == .classification || numLabels == 1, "regression has exactly one output")
+        self.pooling = pooling
+        self.task = task
+        self.numLabels = numLabels
+    }
+}
+
+/// Offsets of one transformer block's tensors in the flat buffers.
+public struct BlockOffsets: Sendable {
+    public let qkvWeight: Int              // (3C, C): query, key, value weights, contiguous
+    public let qkvBias: Int                // (3C)
+    public let attentionOutputWeight: Int  // (C, C)
+    public let attentionOutputBias: Int    // (C)
+    public let attentionNormWeight: Int    // (C)
+    public let attentionNormBias: Int      // (C)
+    public let intermediateWeight: Int     // (I, C)
+    public let intermediateBias: Int       // (I)
+    public let outputWeight: Int           // (C, I)
+    public let outputBias: Int             // (C)
+    public let outputNormWeight: Int       // (C)
+    public let outputNormBias: Int         // (C)
+}
+
+public struct EncoderLayout: Sendable {
+    public let config: ModelConfig
+    public let head: HeadSpec
+    public let table: ParameterTable
+
+    /// Sizes: E embedding width (= C except for ALBERT), C hidden, I intermediate.
+    public var E: Int { config.embeddingSize }
+    public var C: Int { config.hiddenSize }
+    public var I: Int { config.intermediateSize }
+    public var NH: Int { config.numAttentionHeads }
+    public var K: Int { head.numLabels }
+
+    public let wordEmbeddings: Int       // (V, E)
+    public let positionEmbeddings: Int   // (P, E)
+    public let typeEmbeddings: Int       // (TV, E)
+    public let embeddingNormWeight: Int  // (E)
+    public let embeddingNormBias: Int    // (E)
+    /// ALBERT's embedding_hidden_mapping_in: (C, E) and (C); nil elsewhere.
+    public let embeddingProjection: (weight: Int, bias: Int)?
+    /// The distinct blocks: one per layer for BERT and RoBERTa, one per (group, inner layer) for ALBERT.
+    public let blocks: [BlockOffsets]
+    /// The block run at each step of the forward pass, in order. ALBERT repeats its shared blocks.
+    public let schedule: [Int]
+    /// Dense + tanh before the classifier: BertPooler, AlbertPooler, or RoBERTa's classifier.dense.
+    public let poolerDense: (weight: Int, bias: Int)?  // (C, C), (C)
+    public let classifier: (weight: Int, bias: Int)    // (K, C), (K)
+
+    /// The `model_type` prefix transformers puts before the encoder's tensors in a task model.
+    public var prefix: String { config.modelType.rawValue + "." }
+
+    public init(config: ModelConfig, head: HeadSpec) {
+        self.config = config
+        self.head = head
+        var table = ParameterTable()
+        let (E, C, I, K) = (config.embeddingSize, config.hiddenSize, config.intermediateSize, head.numLabels)
+
+        wordEmbeddings = table.append("embeddings.word_embeddings.weight", [config.vocabSize, E], decays: true, layer: nil)
+        positionEmbeddings = table.append("embeddings.position_embeddings.weight",
+                                          [config.maxPositionEmbeddings, E], decays: true, layer: nil)
+        typeEmbeddings = table.append("embeddings.token_type_embeddings.weight", [config.typeVocabSize, E],
+                                      decays: true, layer: nil)
+        embeddingNormWeight = table.append("embeddings.LayerNorm.weight", [E], decays: false, layer: nil)
+        embeddingNormBias = table.append("embeddings.LayerNorm.bias", [E], decays: false, layer: nil)
+
+        var blocks: [BlockOffsets] = []
+        var schedule: [Int] = []
+        switch config.modelType {
+        case .bert, .roberta:
+            embeddingProjection = nil
+            for layer in 0..<config.numHiddenLayers {
+                blocks.append(Self.appendBertBlock(&table, prefix: "encoder.layer.\(layer).", layer: layer, C: C, I: I))
+                schedule.append(layer)
+            }
+            poolerDense = switch head.pooling {
+            case .pooler:
+                (table.append("pooler.dense.weight", [C, C], decays: true, layer: nil),
+                 table.append("pooler.dense.bias", [C], decays: false, layer: nil))
+            case .robertaHead:
+                (table.append("classifier.dense.weight", [C, C], decays: true, layer: nil),
+                 table.append("classifier.dense.bias", [C], decays: false, layer: nil))
+            case .firstToken, .mean: nil
+            }
+        case .albert:
+            embeddingProjection = (
+                table.append("encoder.embedding_hidden_mapping_in.weight", [C, E], decays: true, layer: nil),
+                table.append("encoder.embedding_hidden_mapping_in.bias", [C], decays: false, layer: nil))
+            let layersPerGroup = config.numHiddenLayers / config.numHiddenGroups
+            for group in 0..<config.numHiddenGroups {
+                for inner in 0..<config.innerGroupNum {
+                    // A shared block is tagged with the first encoder layer that runs it.
+                    blocks.append(Self.appendAlbertBlock(
+                        &table, prefix: "encoder.albert_layer_groups.\(group).albert_layers.\(inner).",
+                        layer: group * layersPerGroup, C: C, I: I))
+                }
+            }
+            for layer in 0..<config.numHiddenLayers {
+                let group = layer / layersPerGroup
+                for inner in 0..<config.innerGroupNum { schedule.append(group * config.innerGroupNum + inner) }
+            }
+            poolerDense = switch head.pooling {
+            case .pooler:
+                (table.append("pooler.weight", [C, C], decays: true, layer: nil),
+                 table.append("pooler.bias", [C], decays: false, layer: nil))
+            case .robertaHead:
+                (table.append("classifier.dense.weight", [C, C], decays: true, layer: nil),
+                 table.append("classifier.dense.bias", [C], decays: false, layer: nil))
+            case .firstToken, .mean: nil
+            }
+        }
+        let classifierName = head.pooling == .robertaHead ? "classifier.out_proj" : "classifier"
+        classifier = (table.append("\(classifierName).weight", [K, C], decays: true, layer: nil),
+                      table.append("\(classifierName).bias", [K], decays: false, layer: nil))
+        self.blocks = blocks
+        self.schedule = schedule
+        self.table = table
+    }
+
+    /// Tensors that belong to the task head (and RoBERTa's head dense), which a base checkpoint
+    /// lacks and which are then initialised fresh.
+    public func isHeadTensor(_ name: String) -> Bool {
+        name.hasPrefix("classifier.") || name.hasPrefix("pooler.")
+    }
+
+    private static func appendBertBlock(_ table: inout ParameterTable, prefix p: String, layer: Int,
+                                        C: Int, I: Int) -> BlockOffsets {
+        let qkvWeight = table.append(p + "attention.self.query.weight", [C, C], decays: true, layer: layer)
+        table.append(p + "attention.self.key.weight", [C, C], decays: true, layer: layer)
+        table.append(p + "attention.self.value.weight", [C, C], decays: true, layer: layer)
+        let qkvBias = table.append(p + "attention.self.query.bias", [C], decays: false, layer: layer)
+        table.append(p + "attention.self.key.bias", [C], decays: false, layer: layer)
+        table.append(p + "attention.self.value.bias", [C], decays: false, layer: layer)
+        return BlockOffsets(
+            qkvWeight: qkvWeight, qkvBias: qkvBias,
+            attentionOutputWeight: table.append(p + "attention.output.dense.weight", [C, C], decays: true, layer: layer),
+            attentionOutputBias: table.append(p + "attention.output.dense.bias", [C], decays: false, layer: layer),
+            attentionNormWeight: table.append(p + "attention.output.LayerNorm.weight", [C], decays: false, layer: layer),
+            attentionNormBias: table.append(p + "attention.output.LayerNorm.bias", [C], decays: false, layer: layer),
+            intermediateWeight: table.append(p + "intermediate.dense.weight", [I, C], decays: true, layer: layer),
+            intermediateBias: table.append(p + "intermediate.dense.bias", [I], decays: false, layer: layer),
+            outputWeight: table.append(p + "output.dense.weight", [C, I], decays: true, layer: layer),
+            outputBias: table.append(p + "output.dense.bias", [C], decays: false, layer: layer),
+            outputNormWeight: table.append(p + "output.LayerNorm.weight", [C], decays: false, layer: layer),
+            outputNormBias: table.append(p + "output.LayerNorm.bias", [C], decays: false, layer: layer))
+    }
+
+    private static func appendAlbertBlock(_ table: inout ParameterTable, prefix p: String, layer: Int,
+                                          C: Int, I: Int) -> BlockOffsets {
+        let qkvWeight = table.append(p + "attention.query.weight", [C, C], decays: true, layer: layer)
+        table.append(p + "attention.key.weight", [C, C], decays: true, layer: layer)
+        table.append(p + "attention.value.weight", [C, C], decays: true, layer: layer)
+        let qkvBias = table.append(p + "attention.query.bias", [C], decays: false, layer: layer)
+        table.append(p + "attention.key.bias", [C], decays: false, layer: layer)
+        table.append(p + "attention.value.bias", [C], decays: false, layer: layer)
+        return BlockOffsets(
+            qkvWeight: qkvWeight, qkvBias: qkvBias,
+            attentionOutputWeight: table.append(p + "attention.dense.weight", [C, C], decays: true, layer: layer),
+            attentionOutputBias: table.append(p + "attention.dense.bias", [C], decays: false, layer: layer),
+            attentionNormWeight: table.append(p + "attention.LayerNorm.weight", [C], decays: false, layer: layer),
+            attentionNormBias: table.append(p + "attention.LayerNorm.bias", [C], decays: false, layer: layer),
+            intermediateWeight: table.append(p + "ffn.weight", [I, C], decays: true, layer: layer),
+            intermediateBias: table.append(p + "ffn.bias", [I], decays: false, layer: layer),
+            outputWeight: table.append(p + "ffn_output.weight", [C, I], decays: true, layer: layer),
+            outputBias: table.append(p + "ffn_output.bias", [C], decays: false, layer: layer),
+            outputNormWeight: table.append(p + "full_layer_layer_norm.weight", [C], decays: false, layer: layer),
+            outputNormBias: table.append(p + "full_layer_layer_norm.bias", [C], decays: false, layer: layer))
+    }
+}
