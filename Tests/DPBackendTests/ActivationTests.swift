@@ -1,0 +1,58 @@
+// Elementwise activations:
+//   GELU, erf form (`gelu`, torch.nn.functional.gelu):   0.5 x (1 + erf(x / sqrt 2));
+//   GELU, tanh form (`gelu_new`, approximate="tanh"):    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+//   tanh (BertPooler), whose backward reads the forward output: dx = dy (1 - y^2).
+
+import DPBackend
+import DPTestSupport
+import Foundation
+import XCTest
+
+final class ActivationTests: XCTestCase {
+    let count = 101
+
+    static func gelu(_ x: Double, form: GELUForm) -> Double {
+        switch form {
+        case .erf: 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+        case .tanh: 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        }
+    }
+
+    /// Inputs over the range where both forms bend, plus 0 and a few in the saturated tails.
+    func makeInput(seed: UInt64) -> [Float] {
+        randomFloats(count - 5, in: -4...4, seed: seed) + [0, -9, 9, -20, 20]
+    }
+
+    func testGELUForwardAndBackward() {
+        for form in GELUForm.allCases {
+            let backend = makeBackend()
+            let input = makeInput(seed: 40), dOut = randomFloats(count, seed: 41)
+            let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
+            let out = DeviceFloats(backend, garbage(count)), dInput = DeviceFloats(backend, garbage(count))
+
+            backend.geluForward(out: out.pointer, input: inputD.pointer, count: count, form: form)
+            let x = input.doubles, g = dOut.doubles
+            assertClose(out.array, x.map { Self.gelu($0, form: form) }, .elementwise, "gelu \(form) forward")
+
+            backend.geluBackward(dInput: dInput.pointer, dOut: dOutD.pointer, input: inputD.pointer,
+                                 count: count, form: form)
+            let expected = centralDifferenceGradient(at: x) { dot($0.map { Self.gelu($0, form: form) }, g) }
+            assertClose(dInput.array, expected, .gradient, "gelu \(form) dInput (assigned over garbage)")
+        }
+    }
+
+    func testTanhForwardAndBackward() {
+        let backend = makeBackend()
+        let input = makeInput(seed: 42), dOut = randomFloats(count, seed: 43)
+        let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
+        let out = DeviceFloats(backend, garbage(count)), dInput = DeviceFloats(backend, garbage(count))
+
+        backend.tanhForward(out: out.pointer, input: inputD.pointer, count: count)
+        let x = input.doubles, g = dOut.doubles
+        assertClose(out.array, x.map(tanh), .elementwise, "tanh forward")
+
+        backend.tanhBackward(dInput: dInput.pointer, dOut: dOutD.pointer, out: out.pointer, count: count)
+        let expected = centralDifferenceGradient(at: x) { dot($0.map(tanh), g) }
+        assertClose(dInput.array, expected, .gradient, "tanh dInput (assigned over garbage)")
+    }
+}

@@ -1,0 +1,206 @@
+// Self-attention over a fused (query | key | value) projection, as BertSelfAttention:
+//   qkv (B, T, 3C): channels 0..<C are the query, C..<2C the key, 2C..<3C the value; inside each
+//   third, head h owns channels h*HS..<(h+1)*HS.
+//   probabilities[b,h,i,:] = softmax_j(q_i . k_j / sqrt(HS)) over the keys j whose mask is 1
+//   (masked keys get probability 0), stored before dropout;
+//   out[b,i,h*HS..<(h+1)*HS] = sum_j dropout(probabilities)[b,h,i,j] v_j.
+// Padded query rows are computed like the others, as in transformers.
+
+import DPBackend
+import DPTestSupport
+import Foundation
+import XCTest
+
+struct AttentionShape {
+    var B: Int, T: Int, C: Int, NH: Int
+    var HS: Int { C / NH }
+    var qkvCount: Int { B * T * 3 * C }
+    var outCount: Int { B * T * C }
+    var probabilityCount: Int { B * NH * T * T }
+
+    func qkvIndex(b: Int, t: Int, part: Int, h: Int, d: Int) -> Int { (b * T + t) * 3 * C + part * C + h * HS + d }
+    func probabilityIndex(b: Int, h: Int, i: Int, j: Int) -> Int { ((b * NH + h) * T + i) * T + j }
+}
+
+/// The Double reference. `keep` (B, NH, T, T) multiplies the probabilities before they weight
+/// the values: nil without dropout, else 0 or 1 / (1 - p) per entry.
+func attentionReference(qkv: [Double], mask: [Float], keep: [Double]?, _ s: AttentionShape)
+    -> (out: [Double], probabilities: [Double]) {
+    var out = [Double](repeating: 0, count: s.outCount)
+    var probabilities = [Double](repeating: 0, count: s.probabilityCount)
+    let scale = 1 / Double(s.HS).squareRoot()
+    for b in 0..<s.B {
+        let keys = (0..<s.T).filter { mask[b * s.T + $0] != 0 }
+        for h in 0..<s.NH {
+            for i in 0..<s.T {
+                let scores = keys.map { j in
+                    (0..<s.HS).reduce(0.0) {
+                        $0 + qkv[s.qkvIndex(b: b, t: i, part: 0, h: h, d: $1)] * qkv[s.qkvIndex(b: b, t: j, part: 1, h: h, d: $1)]
+                    } * scale
+                }
+                let top = scores.max()!
+                let exps = scores.map { exp($0 - top) }
+                let total = exps.reduce(0, +)
+                for (n, j) in keys.enumerated() {
+                    let p = exps[n] / total
+                    let index = s.probabilityIndex(b: b, h: h, i: i, j: j)
+                    probabilities[index] = p
+                    let weight = p * (keep?[index] ?? 1)
+                    for d in 0..<s.HS {
+                        out[(b * s.T + i) * s.C + h * s.HS + d] += weight * qkv[s.qkvIndex(b: b, t: j, part: 2, h: h, d: d)]
+                    }
+                }
+            }
+        }
+    }
+    return (out, probabilities)
+}
+
+final class AttentionTests: XCTestCase {
+    /// Runs the backend's forward; returns (out, probabilities).
+    func forward(_ backend: any Backend, qkv: [Float], mask: [Float], dropout: DropoutSite,
+                 _ s: AttentionShape) -> (out: [Float], probabilities: [Float]) {
+        let qkvD = DeviceFloats(backend, qkv), maskD = DeviceFloats(backend, mask)
+        let out = DeviceFloats(backend, garbage(s.outCount)), probabilities = DeviceFloats(backend, garbage(s.probabilityCount))
+        backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
+                                 attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
+        return (out.array, probabilities.array)
+    }
+
+    /// Forward, then backward with upstream gradient dOut; returns dQKV. dQKV and the scratch
+    /// buffer start as garbage.
+    func backward(_ backend: any Backend, qkv: [Float], mask: [Float], dOut: [Float], dropout: DropoutSite,
+                  _ s: AttentionShape) -> [Float] {
+        let qkvD = DeviceFloats(backend, qkv), maskD = DeviceFloats(backend, mask), dOutD = DeviceFloats(backend, dOut)
+        let out = DeviceFloats(backend, count: s.outCount), probabilities = DeviceFloats(backend, count: s.probabilityCount)
+        backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
+                                 attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
+        let dQKV = DeviceFloats(backend, garbage(s.qkvCount)), scratch = DeviceFloats(backend, garbage(s.probabilityCount))
+        backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOutD.pointer, qkv: qkvD.pointer,
+                                  probabilities: probabilities.pointer, dropout: dropout,
+                                  B: s.B, T: s.T, C: s.C, NH: s.NH)
+        return dQKV.array
+    }
+
+    /// Forward against the reference, then backward against central differences of it.
+    func check(_ s: AttentionShape, mask: [Float], dropout: DropoutSite, keep: [Double]?, seed: UInt64,
+               file: StaticString = #filePath, line: UInt = #line) {
+        let backend = makeBackend()
+        let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed), dOut = randomFloats(s.outCount, seed: seed + 1)
+        let (out, probabilities) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
+        let x = qkv.doubles, g = dOut.doubles
+        let expected = attentionReference(qkv: x, mask: mask, keep: keep, s)
+        assertClose(out, expected.out, .reduction, "attention forward out, T \(s.T)", file: file, line: line)
+        assertClose(probabilities, expected.probabilities, .reduction, "attention forward probabilities, T \(s.T)",
+                    file: file, line: line)
+
+        let dQKV = backward(backend, qkv: qkv, mask: mask, dOut: dOut, dropout: dropout, s)
+        let expectedDQKV = centralDifferenceGradient(at: x) { dot(attentionReference(qkv: $0, mask: mask, keep: keep, s).out, g) }
+        for (part, name) in ["dQuery", "dKey", "dValue"].enumerated() {
+            let indices = (0..<(s.B * s.T)).flatMap { bt in (0..<s.C).map { bt * 3 * s.C + part * s.C + $0 } }
+            assertClose(indices.map { dQKV[$0] }, indices.map { expectedDQKV[$0] }, .gradient,
+                        "attention \(name), T \(s.T) (assigned over garbage)", file: file, line: line)
+        }
+    }
+
+    let shape = AttentionShape(B: 2, T: 5, C: 8, NH: 2)
+    /// Example 0 is full; example 1 has three tokens and two padded keys.
+    let mask: [Float] = [1, 1, 1, 1, 1,
+                         1, 1, 1, 0, 0]
+
+    func testPaddedBatchWithoutDropout() {
+        let indices = DeviceIndices(makeBackend(), [0, 1])
+        let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
+        check(shape, mask: mask, dropout: dropout, keep: nil, seed: 80)
+    }
+
+    func testSingleToken() {
+        let single = AttentionShape(B: 2, T: 1, C: 8, NH: 2)
+        let indices = DeviceIndices(makeBackend(), [0, 1])
+        let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
+        check(single, mask: [1, 1], dropout: dropout, keep: nil, seed: 82)
+    }
+
+    /// Reads the dropout mask that the backend applies to the probabilities of `dropout`: with the
+    /// values of key j set to 1 in every channel and all other values 0, out[b,i,h*HS] is
+    /// dropout(probabilities)[b,h,i,j]. One forward per key. Each ratio to the undropped
+    /// probability must be 0 or 1 / (1 - p); masked keys (probability 0) get keep 0.
+    func extractKeep(_ backend: any Backend, dropout: DropoutSite, seed: UInt64) -> [Double] {
+        let s = shape, p = Double(dropout.probability)
+        var qkv = randomFloats(s.qkvCount, seed: seed)
+        var keep = [Double](repeating: 0, count: s.probabilityCount)
+        for j in 0..<s.T {
+            for b in 0..<s.B {
+                for t in 0..<s.T {
+                    for h in 0..<s.NH {
+                        for d in 0..<s.HS { qkv[s.qkvIndex(b: b, t: t, part: 2, h: h, d: d)] = t == j ? 1 : 0 }
+                    }
+                }
+            }
+            let (out, probabilities) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
+            for b in 0..<s.B where mask[b * s.T + j] != 0 {
+                for h in 0..<s.NH {
+                    for i in 0..<s.T {
+                        let index = s.probabilityIndex(b: b, h: h, i: i, j: j)
+                        let ratio = Double(out[(b * s.T + i) * s.C + h * s.HS]) / Double(probabilities[index])
+                        let kept = ratio > 0.5 / (1 - p)
+                        XCTAssertEqual(ratio, kept ? 1 / (1 - p) : 0, accuracy: 1e-5,
+                                       "attention dropout at (b \(b), h \(h), i \(i), j \(j)) is not inverted dropout")
+                        keep[index] = kept ? 1 / (1 - p) : 0
+                    }
+                }
+            }
+        }
+        return keep
+    }
+
+    /// With dropout on the probabilities, forward and backward against the reference that uses
+    /// the mask read back from the backend. The mask depends only on the site, so one read-back
+    /// serves every qkv, finite differences included.
+    func testDropoutOnProbabilities() {
+        let backend = makeBackend()
+        let indices = DeviceIndices(backend, [3, 8])
+        let dropout = DropoutSite(probability: 0.3, seed: 5, step: 7, site: 11, exampleIndices: indices.pointer)
+        let keep = extractKeep(backend, dropout: dropout, seed: 84)
+        let realEntries = (0..<shape.probabilityCount).filter { mask[($0 / (shape.NH * shape.T * shape.T)) * shape.T + $0 % shape.T] != 0 }
+        let dropped = realEntries.filter { keep[$0] == 0 }.count
+        XCTAssertTrue(dropped > 0 && dropped < realEntries.count,
+                      "p = 0.3 dropped \(dropped) of \(realEntries.count) attention probabilities")
+        check(shape, mask: mask, dropout: dropout, keep: keep, seed: 86)
+    }
+
+    /// The attention dropout mask follows the example, not its batch position or the padded
+    /// length: swapping the examples swaps the outputs, and padding the batch to 7 tokens leaves
+    /// the first 5 rows unchanged.
+    func testDropoutDoesNotDependOnBatchPositionOrPaddedLength() {
+        let backend = makeBackend()
+        let s = shape, p: Float = 0.3
+        let qkv = randomFloats(s.qkvCount, seed: 88)
+        let indices = DeviceIndices(backend, [3, 8]), swappedIndices = DeviceIndices(backend, [8, 3])
+        let dropout = DropoutSite(probability: p, seed: 5, step: 7, site: 11, exampleIndices: indices.pointer)
+        var swappedDropout = dropout
+        swappedDropout.exampleIndices = UnsafePointer(swappedIndices.pointer)
+        let (out, _) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
+
+        let exampleQKV = s.T * 3 * s.C, exampleOut = s.T * s.C
+        let swappedQKV = Array(qkv[exampleQKV...] + qkv[..<exampleQKV])
+        let swappedMask = Array(mask[s.T...] + mask[..<s.T])
+        let (swappedOut, _) = forward(backend, qkv: swappedQKV, mask: swappedMask, dropout: swappedDropout, s)
+        assertClose(Array(swappedOut[exampleOut...] + swappedOut[..<exampleOut]), out.doubles, .reduction,
+                    "attention with dropout, examples swapped in the batch")
+
+        let longer = AttentionShape(B: 2, T: 7, C: 8, NH: 2)
+        let padding = 2 * 3 * s.C  // two more tokens per example, random but masked
+        let extra = randomFloats(2 * padding, seed: 89)
+        var longerQKV = [Float](), longerMask = [Float]()
+        for b in 0..<2 {
+            longerQKV.append(contentsOf: qkv[(b * exampleQKV)..<((b + 1) * exampleQKV)])
+            longerQKV.append(contentsOf: extra[(b * padding)..<((b + 1) * padding)])
+            longerMask.append(contentsOf: mask[(b * s.T)..<((b + 1) * s.T)])
+            longerMask.append(contentsOf: [0, 0])
+        }
+        let (longerOut, _) = forward(backend, qkv: longerQKV, mask: longerMask, dropout: dropout, longer)
+        let firstRows = (0..<2).flatMap { b in longerOut[(b * 7 * s.C)..<((b * 7 + 5) * s.C)] }
+        assertClose(firstRows, out.doubles, .reduction, "attention with dropout, padded from 5 to 7 tokens")
+    }
+}

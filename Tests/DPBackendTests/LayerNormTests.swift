@@ -1,0 +1,76 @@
+// LayerNorm over the last dimension, as torch.nn.LayerNorm: biased variance, epsilon inside the
+// square root: out = (x - mean) / sqrt(var + eps) * weight + bias. Forward also returns the
+// per-row mean and rstd = 1 / sqrt(var + eps) that backward reads.
+
+import DPBackend
+import DPTestSupport
+import XCTest
+
+final class LayerNormTests: XCTestCase {
+    let N = 6, C = 8
+    /// Large enough against the variance of the quiet rows below that misplacing it shows.
+    let epsilon: Float = 1e-5
+
+    struct Forward { var out: [Double]; var mean: [Double]; var rstd: [Double] }
+
+    func reference(input: [Double], weight: [Double], bias: [Double]) -> Forward {
+        var result = Forward(out: .init(repeating: 0, count: N * C), mean: .init(repeating: 0, count: N),
+                             rstd: .init(repeating: 0, count: N))
+        for n in 0..<N {
+            let row = input[(n * C)..<((n + 1) * C)]
+            let mean = row.reduce(0, +) / Double(C)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(C)
+            let rstd = 1 / (variance + Double(epsilon)).squareRoot()
+            for c in 0..<C { result.out[n * C + c] = (input[n * C + c] - mean) * rstd * weight[c] + bias[c] }
+            result.mean[n] = mean
+            result.rstd[n] = rstd
+        }
+        return result
+    }
+
+    /// Rows of very different spread (half-widths from 0.02 to 3) around nonzero means. The
+    /// quiet rows have a variance near 1e-4, so epsilon changes their output by several percent,
+    /// while Float's rounding of their mean stays within the tolerance.
+    func makeInput() -> [Float] {
+        let spreads: [Float] = [1, 3, 0.02, 0.3, 0.05, 1.5]
+        let noise = randomFloats(N * C, seed: 30), means = randomFloats(N, in: -0.5...0.5, seed: 31)
+        return (0..<(N * C)).map { means[$0 / C] + spreads[$0 / C] * noise[$0] }
+    }
+
+    func testForwardAndBackward() {
+        let backend = makeBackend()
+        let input = makeInput(), weight = randomFloats(C, in: 0.5...1.5, seed: 32)
+        let bias = randomFloats(C, seed: 33), dOut = randomFloats(N * C, seed: 34)
+        let inputD = DeviceFloats(backend, input), weightD = DeviceFloats(backend, weight)
+        let biasD = DeviceFloats(backend, bias), dOutD = DeviceFloats(backend, dOut)
+        let out = DeviceFloats(backend, garbage(N * C))
+        let mean = DeviceFloats(backend, garbage(N)), rstd = DeviceFloats(backend, garbage(N))
+
+        backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: inputD.pointer,
+                                 weight: weightD.pointer, bias: biasD.pointer, N: N, C: C, epsilon: epsilon)
+        let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
+        let expected = reference(input: x, weight: w, bias: b)
+        assertClose(out.array, expected.out, .reduction, "layerNorm forward out")
+        assertClose(mean.array, expected.mean, .reduction, "layerNorm forward mean")
+        assertClose(rstd.array, expected.rstd, .reduction, "layerNorm forward rstd")
+
+        let dInput = DeviceFloats(backend, garbage(N * C))
+        let dWeightPrefill = randomFloats(C, seed: 35), dBiasPrefill = randomFloats(C, seed: 36)
+        let dWeight = DeviceFloats(backend, dWeightPrefill), dBias = DeviceFloats(backend, dBiasPrefill)
+        backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+                                  dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+                                  mean: mean.pointer, rstd: rstd.pointer, N: N, C: C)
+        let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b).out, g) }
+        let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b).out, g) }
+        let expectedDBias = centralDifferenceGradient(at: b) { dot(self.reference(input: x, weight: w, bias: $0).out, g) }
+        // dInput is checked row by row: the quiet rows' gradients are 50 times the others'.
+        let dInputs = dInput.array
+        for n in 0..<N {
+            let rows = (n * C)..<((n + 1) * C)
+            assertClose(Array(dInputs[rows]), Array(expectedDInput[rows]), .gradient,
+                        "layerNorm dInput row \(n) (assigned over garbage)")
+        }
+        assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "layerNorm dWeight")
+        assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "layerNorm dBias")
+    }
+}

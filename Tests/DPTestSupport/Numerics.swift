@@ -1,0 +1,220 @@
+// Numeric helpers shared by the test targets: seeded random arrays, error measures with
+// documented tolerances, central finite differences in Double, and owning wrappers that move
+// Swift arrays in and out of a backend's memory so that an op can be run from plain arrays.
+//
+// Nothing here imports XCTest: the helpers return a description of the first mismatch (or nil)
+// and the test decides how to report it.
+
+import DPBackend
+
+// MARK: - Seeded randomness
+
+/// SplitMix64: small, fast and reproducible on every platform, unlike the system generator.
+/// Private, so that it never collides with the models' own generator.
+private struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `count` floats drawn uniformly from `range`, reproducible from `seed`.
+public func randomFloats(_ count: Int, in range: ClosedRange<Float> = -1...1, seed: UInt64) -> [Float] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Float.random(in: range, using: &generator) }
+}
+
+/// `count` doubles drawn uniformly from `range`, reproducible from `seed`.
+public func randomDoubles(_ count: Int, in range: ClosedRange<Double> = -1...1, seed: UInt64) -> [Double] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Double.random(in: range, using: &generator) }
+}
+
+/// `count` indices drawn uniformly from `range`, reproducible from `seed`.
+public func randomIndices(_ count: Int, in range: Range<Int32>, seed: UInt64) -> [Int32] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Int32.random(in: range, using: &generator) }
+}
+
+extension Array where Element == Float {
+    /// The same values widened to Double, so a Double reference sees exactly the backend's inputs.
+    public var doubles: [Double] { map(Double.init) }
+}
+
+// MARK: - Error measures and tolerances
+
+/// How far a Float result may be from its Double reference. An element passes when
+///     |got - expected| <= absolute * max(1, max_i |expected_i|) + relative * |expected|,
+/// so `absolute` is measured against the scale of the whole tensor (never less than 1): an
+/// element that is small only because of cancellation is not held to an impossible relative bound.
+public struct Tolerance: Sendable, CustomStringConvertible {
+    public var relative: Double
+    public var absolute: Double
+
+    public init(relative: Double, absolute: Double) {
+        self.relative = relative
+        self.absolute = absolute
+    }
+
+    /// One or two Float roundings and a libm call per element (add, scale, GELU, tanh, dropout,
+    /// gathers). Float's unit roundoff is 6e-8, so this leaves a margin of about 100.
+    public static let elementwise = Tolerance(relative: 1e-5, absolute: 1e-6)
+    /// Sums over tens of terms in Float, in any order (matmul, LayerNorm, softmax, pooling,
+    /// losses): about sqrt(n) * 6e-8 per unit of magnitude, with a wide margin for BLAS blocking.
+    public static let reduction = Tolerance(relative: 1e-4, absolute: 1e-5)
+    /// A Float backward pass against central differences of the Double reference (whose own error
+    /// is about 1e-9 at h = 1e-6): backward chains two or three Float reductions.
+    public static let gradient = Tolerance(relative: 2e-4, absolute: 2e-5)
+    /// The same op on two thread counts: only the summation order may differ.
+    public static let threadParity = Tolerance(relative: 1e-5, absolute: 1e-6)
+
+    public var description: String { "relative \(relative), absolute \(absolute)" }
+}
+
+/// The largest |got - expected| over all elements.
+public func maxAbsoluteError(_ got: [Float], _ expected: [Double]) -> Double {
+    precondition(got.count == expected.count, "length mismatch")
+    return zip(got, expected).reduce(0) { max($0, abs(Double($1.0) - $1.1)) }
+}
+
+/// The largest |got - expected| / |expected| over the elements where expected is not zero.
+public func maxRelativeError(_ got: [Float], _ expected: [Double]) -> Double {
+    precondition(got.count == expected.count, "length mismatch")
+    return zip(got, expected).reduce(0) { worst, pair in
+        pair.1 == 0 ? worst : max(worst, abs(Double(pair.0) - pair.1) / abs(pair.1))
+    }
+}
+
+/// Nil when every element of `got` is within `tolerance` of `expected`; otherwise a description
+/// of the worst element (its index, both values) and of how many elements fail.
+public func mismatch(_ got: [Float], _ expected: [Double], _ tolerance: Tolerance) -> String? {
+    guard got.count == expected.count else {
+        return "got \(got.count) elements, expected \(expected.count)"
+    }
+    let scale = max(1, expected.reduce(0) { max($0, abs($1)) })
+    var failures = 0
+    var worst: (index: Int, excess: Double)? = nil
+    for (i, (g, e)) in zip(got, expected).enumerated() {
+        let allowed = tolerance.absolute * scale + tolerance.relative * abs(e)
+        let error = abs(Double(g) - e)
+        guard !(error <= allowed) else { continue }  // also catches NaN
+        failures += 1
+        let excess = error.isNaN ? .infinity : error / allowed
+        if worst == nil || excess > worst!.excess { worst = (i, excess) }
+    }
+    guard let worst else { return nil }
+    return "\(failures) of \(got.count) elements outside tolerance (\(tolerance)); worst at [\(worst.index)]: "
+        + "got \(got[worst.index]), expected \(expected[worst.index])"
+}
+
+/// Nil when the two Float arrays are bit-for-bit equal; otherwise the first difference.
+public func exactMismatch(_ got: [Float], _ expected: [Float]) -> String? {
+    guard got.count == expected.count else {
+        return "got \(got.count) elements, expected \(expected.count)"
+    }
+    for i in got.indices where got[i].bitPattern != expected[i].bitPattern {
+        let count = zip(got, expected).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+        return "\(count) of \(got.count) elements differ; first at [\(i)]: got \(got[i]), expected \(expected[i])"
+    }
+    return nil
+}
+
+// MARK: - Finite differences
+
+/// The gradient of `f` at `x` by central differences, (f(x + h e_i) - f(x - h e_i)) / 2h.
+/// In Double with h = 1e-6 the truncation error is O(h^2 f''') and the rounding error about
+/// 1e-16 |f| / h, both near 1e-10 for the O(1)-O(100) functions of the op tests.
+public func centralDifferenceGradient(at x: [Double], step h: Double = 1e-6,
+                                      of f: ([Double]) -> Double) -> [Double] {
+    var probe = x
+    return x.indices.map { i in
+        probe[i] = x[i] + h
+        let plus = f(probe)
+        probe[i] = x[i] - h
+        let minus = f(probe)
+        probe[i] = x[i]
+        return (plus - minus) / (2 * h)
+    }
+}
+
+/// sum_i a_i b_i: the scalar whose gradient a backward pass with upstream gradient `b` computes.
+public func dot(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count, "length mismatch")
+    return zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+}
+
+// MARK: - Running ops from Swift arrays
+
+/// Floats in a backend's memory, owned: freed when the wrapper goes away.
+public final class DeviceFloats {
+    public let backend: any Backend
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// `count` zeroed floats.
+    public init(_ backend: any Backend, count: Int) {
+        self.backend = backend
+        self.count = count
+        pointer = backend.allocate(count: max(count, 1))
+    }
+
+    /// A copy of `values`.
+    public convenience init(_ backend: any Backend, _ values: [Float]) {
+        self.init(backend, count: values.count)
+        upload(values)
+    }
+
+    /// `count` copies of `value`, e.g. garbage that an op must overwrite.
+    public convenience init(_ backend: any Backend, repeating value: Float, count: Int) {
+        self.init(backend, [Float](repeating: value, count: count))
+    }
+
+    public func upload(_ values: [Float]) {
+        precondition(values.count == count, "upload of \(values.count) floats into \(count)")
+        values.withUnsafeBufferPointer { backend.upload(pointer, from: $0.baseAddress!, count: count) }
+    }
+
+    /// A host copy of the current contents.
+    public var array: [Float] {
+        var host = [Float](repeating: 0, count: count)
+        host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: pointer, count: count) }
+        return host
+    }
+
+    deinit { backend.deallocate(pointer) }
+}
+
+/// Int32 indices in a backend's memory, owned. The protocol has no download for indices, so
+/// the host values are kept alongside.
+public final class DeviceIndices {
+    public let backend: any Backend
+    public let values: [Int32]
+    public let pointer: UnsafeMutablePointer<Int32>
+
+    public init(_ backend: any Backend, _ values: [Int32]) {
+        self.backend = backend
+        self.values = values
+        pointer = backend.allocateIndices(count: max(values.count, 1))
+        if !values.isEmpty {
+            values.withUnsafeBufferPointer {
+                backend.uploadIndices(pointer, from: $0.baseAddress!, count: values.count)
+            }
+        }
+    }
+
+    deinit { backend.deallocateIndices(pointer) }
+}
+
+/// A value that is not a plausible result of any op, for buffers that an op must fully assign.
+/// Alternating NaN (any read-modify-write propagates it) and a huge finite value (caught even by
+/// code that would skip NaN).
+public func garbage(_ count: Int) -> [Float] {
+    (0..<count).map { $0 % 2 == 0 ? .nan : 3.0e30 }
+}
