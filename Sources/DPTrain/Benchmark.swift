@@ -37,12 +37,10 @@ public struct BenchmarkResult: Codable, Sendable {
 }
 
 /// Model FLOPs of one training step, the formula scripts/bench/pytorch_step.py uses too:
-/// 6 per non-embedding parameter per token (forward 2, backward 4) plus attention's
+/// 6 per non-embedding parameter (everything outside `embeddings.`) per token (forward 2, backward 4) plus attention's
 /// 12 * L * B * T^2 * C (QK^T and PV, forward and backward).
 public func trainingFlops(layout: EncoderLayout, B: Int, T: Int) -> Double {
-    let embeddingNames: Set = ["embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
-                               "embeddings.token_type_embeddings.weight"]
-    let embedding = layout.table.specs.filter { embeddingNames.contains($0.name) }.reduce(0) { $0 + $1.count }
+    let embedding = layout.table.specs.filter { $0.name.hasPrefix("embeddings.") }.reduce(0) { $0 + $1.count }
     let nonEmbedding = Double(layout.table.totalCount - embedding)
     let attention = 12 * Double(layout.schedule.count) * Double(B) * Double(T * T) * Double(layout.C)
     return 6 * nonEmbedding * Double(B * T) + attention

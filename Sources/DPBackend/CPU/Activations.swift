@@ -1,40 +1,62 @@
 // GELU (transformers' `gelu` with erf and `gelu_new` with tanh) and the pooler's tanh.
+// Eight lanes at a time; a short tail is padded into a full vector rather than written twice.
 
 import Foundation
 
+private let inverseSqrt2: Float = 0.707_106_77
+private let inverseSqrt2Pi: Float = 0.398_942_28
+private let sqrt2OverPi: Float = 0.797_884_56
+
+/// x * Phi(x) and its derivative Phi(x) + x * phi(x), with Phi through erfc for accuracy in
+/// the negative tail.
 @inline(__always)
-private func geluErf(_ x: Float) -> (value: Float, slope: Float) {
-    let cdf = 0.5 * (1 + erff(x * Float(0.5).squareRoot()))
-    let pdf = expf(-0.5 * x * x) / Float(2 * Double.pi).squareRoot()
+private func geluErf8(_ x: Float8) -> (value: Float8, slope: Float8) {
+    let magnitude = x.replacing(with: -x, where: x .< 0)
+    let halfTail = 0.5 * erfcNonNegative8(magnitude * inverseSqrt2)  // Phi(-|x|)
+    let cdf = halfTail.replacing(with: 1 - halfTail, where: x .>= 0)
+    let pdf = exp8(-0.5 * x * x) * inverseSqrt2Pi
     return (x * cdf, cdf + x * pdf)
 }
 
+/// tanh(u) = 1 - 2 / (e^{2u} + 1), exact at both saturations.
 @inline(__always)
-private func geluTanh(_ x: Float) -> (value: Float, slope: Float) {
-    let k = Float(2 / Double.pi).squareRoot()
-    let inner = k * (x + 0.044715 * x * x * x)
-    let t = tanhf(inner)
-    let dInner = k * (1 + 3 * 0.044715 * x * x)
+private func tanh8(_ u: Float8) -> Float8 {
+    1 - 2 / (exp8(2 * u) + 1)
+}
+
+@inline(__always)
+private func geluTanh8(_ x: Float8) -> (value: Float8, slope: Float8) {
+    let t = tanh8(sqrt2OverPi * (x + 0.044_715 * x * x * x))
+    let dInner = sqrt2OverPi * (1 + 3 * 0.044_715 * x * x)
     return (0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner)
 }
 
 extension CPUBackend {
-    public func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+    /// Applies `body` to `count` floats eight at a time; the tail goes through a padded vector.
+    func map8(count: Int, _ body: (Int, Int) -> Void) {
         parallelRanges(count) { range in
-            switch form {
-            case .erf: for i in range { out[i] = geluErf(input[i]).value }
-            case .tanh: for i in range { out[i] = geluTanh(input[i]).value }
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                body(i, 8)
+                i += 8
             }
+            if i < range.upperBound { body(i, range.upperBound - i) }
+        }
+    }
+
+    public func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+        map8(count: count) { i, lanes in
+            let x = load(input, i, lanes)
+            store(form == .erf ? geluErf8(x).value : geluTanh8(x).value, out, i, lanes)
         }
     }
 
     public func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                              input: UnsafePointer<Float>, count: Int, form: GELUForm) {
-        parallelRanges(count) { range in
-            switch form {
-            case .erf: for i in range { dInput[i] = dOut[i] * geluErf(input[i]).slope }
-            case .tanh: for i in range { dInput[i] = dOut[i] * geluTanh(input[i]).slope }
-            }
+        map8(count: count) { i, lanes in
+            let x = load(input, i, lanes)
+            let slope = form == .erf ? geluErf8(x).slope : geluTanh8(x).slope
+            store(load(dOut, i, lanes) * slope, dInput, i, lanes)
         }
     }
 
@@ -46,4 +68,18 @@ extension CPUBackend {
                              out: UnsafePointer<Float>, count: Int) {
         for i in 0..<count { dInput[i] = dOut[i] * (1 - out[i] * out[i]) }
     }
+}
+
+@inline(__always)
+func load(_ pointer: UnsafePointer<Float>, _ index: Int, _ lanes: Int) -> Float8 {
+    if lanes == 8 { return pointer.load8(index) }
+    var vector = Float8()
+    for lane in 0..<lanes { vector[lane] = pointer[index + lane] }
+    return vector
+}
+
+@inline(__always)
+func store(_ vector: Float8, _ pointer: UnsafeMutablePointer<Float>, _ index: Int, _ lanes: Int) {
+    if lanes == 8 { return pointer.store8(vector, at: index) }
+    for lane in 0..<lanes { pointer[index + lane] = vector[lane] }
 }

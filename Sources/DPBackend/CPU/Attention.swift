@@ -84,12 +84,16 @@ extension CPUBackend {
             let s = scores + row * T
             var maximum = -Float.infinity
             for key in 0..<T where keyMask[key] != 0 { maximum = max(maximum, s[key]) }
-            var sum: Float = 0
-            for key in 0..<T {
-                let e = keyMask[key] != 0 ? expf(s[key] - maximum) : 0
-                s[key] = e
-                sum += e
+            var sums = Float8()
+            var key = 0
+            while key < T {
+                let lanes = min(8, T - key)
+                let e = exp8(load(s, key, lanes) - maximum) * load(keyMask, key, lanes)
+                store(e, s, key, lanes)
+                sums += lanes == 8 ? e : e.replacing(with: 0, where: laneIndices .>= Int32(lanes))
+                key += 8
             }
+            let sum = sums.sum()
             let inverse = sum > 0 ? 1 / sum : 0
             for key in 0..<T { s[key] *= inverse }
         }
@@ -99,8 +103,17 @@ extension CPUBackend {
     private func softmaxBackwardInPlace(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, T: Int) {
         for row in 0..<T {
             let g = dp + row * T, y = p + row * T
-            var dot: Float = 0
-            for key in 0..<T { dot += g[key] * y[key] }
+            var dots = Float8()
+            var key = 0
+            while key + 8 <= T {
+                dots += g.load8(key) * y.load8(key)
+                key += 8
+            }
+            var dot = dots.sum()
+            while key < T {
+                dot += g[key] * y[key]
+                key += 1
+            }
             for key in 0..<T { g[key] = y[key] * (g[key] - dot) }
         }
     }

@@ -1,1 +1,0 @@
-print("dp-train")
