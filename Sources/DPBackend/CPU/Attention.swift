@@ -4,6 +4,7 @@
 // head is ever copied out.
 
 import COpenBLAS
+import Dispatch
 import Foundation
 
 extension CPUBackend {
@@ -12,26 +13,22 @@ extension CPUBackend {
                                  dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
-        let dropped = dropout.isActive ? allocate(count: T * T) : nil // (T, T)
-        defer { dropped.map(deallocate) }
         let mask = dropout.isActive ? DropoutMask(dropout) : nil
-        for b in 0..<B {
-            let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
-            for h in 0..<NH {
-                let q = qkv + b * T * 3 * C + h * HS
-                let k = q + C, v = q + 2 * C
-                let p = probabilities + (b * NH + h) * T * T // (T, T)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
-                            scale, q, blasint(3 * C), k, blasint(3 * C), 0, p, blasint(T))
-                maskedSoftmax(p, keyMask: attentionMask + b * T, T: T)
-                var weights = UnsafePointer(p)
-                if let mask, let dropped {
-                    applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
-                    weights = UnsafePointer(dropped)
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
-                            1, weights, blasint(T), v, blasint(3 * C), 0, out + b * T * C + h * HS, blasint(C))
+        forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, dropped in // dropped: (T, T)
+            let q = qkv + b * T * 3 * C + h * HS
+            let k = q + C, v = q + 2 * C
+            let p = probabilities + (b * NH + h) * T * T // (T, T)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
+                        scale, q, blasint(3 * C), k, blasint(3 * C), 0, p, blasint(T))
+            maskedSoftmax(p, keyMask: attentionMask + b * T, T: T)
+            var weights = UnsafePointer(p)
+            if let mask {
+                let exampleKey = mask.exampleKey(dropout.exampleIndices[b])
+                applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
+                weights = UnsafePointer(dropped)
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                        1, weights, blasint(T), v, blasint(3 * C), 0, out + b * T * C + h * HS, blasint(C))
         }
     }
 
@@ -41,38 +38,52 @@ extension CPUBackend {
                                   B: Int, T: Int, C: Int, NH: Int) {
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
-        let dropped = dropout.isActive ? allocate(count: T * T) : nil // (T, T)
-        defer { dropped.map(deallocate) }
         let mask = dropout.isActive ? DropoutMask(dropout) : nil
-        for b in 0..<B {
+        forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, dropped in // dropped: (T, T)
+            let q = qkv + b * T * 3 * C + h * HS
+            let k = q + C, v = q + 2 * C
+            let dq = dQKV + b * T * 3 * C + h * HS
+            let dk = dq + C, dv = dq + 2 * C
+            let dy = dOut + b * T * C + h * HS
+            let p = probabilities + (b * NH + h) * T * T // (T, T)
+            let dp = scratch + (b * NH + h) * T * T      // (T, T)
             let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
-            for h in 0..<NH {
-                let q = qkv + b * T * 3 * C + h * HS
-                let k = q + C, v = q + 2 * C
-                let dq = dQKV + b * T * 3 * C + h * HS
-                let dk = dq + C, dv = dq + 2 * C
-                let dy = dOut + b * T * C + h * HS
-                let p = probabilities + (b * NH + h) * T * T // (T, T)
-                let dp = scratch + (b * NH + h) * T * T      // (T, T)
-                var weights = p
-                if let mask, let dropped {
-                    applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
-                    weights = UnsafePointer(dropped)
-                }
-                // dV = P_dropped^T dY; dP_dropped = dY V^T
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
-                            1, weights, blasint(T), dy, blasint(C), 0, dv, blasint(3 * C))
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
-                            1, dy, blasint(C), v, blasint(3 * C), 0, dp, blasint(T))
-                if let mask {
-                    applyAttentionDropout(dp, dp, mask, exampleKey: exampleKey, head: h, T: T)
-                }
-                softmaxBackwardInPlace(dp, probabilities: p, T: T)
-                // dQ = scale dS K; dK = scale dS^T Q
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
-                            scale, dp, blasint(T), k, blasint(3 * C), 0, dq, blasint(3 * C))
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
-                            scale, dp, blasint(T), q, blasint(3 * C), 0, dk, blasint(3 * C))
+            var weights = p
+            if let mask {
+                applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
+                weights = UnsafePointer(dropped)
+            }
+            // dV = P_dropped^T dY; dP_dropped = dY V^T
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                        1, weights, blasint(T), dy, blasint(C), 0, dv, blasint(3 * C))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
+                        1, dy, blasint(C), v, blasint(3 * C), 0, dp, blasint(T))
+            if let mask {
+                applyAttentionDropout(dp, dp, mask, exampleKey: exampleKey, head: h, T: T)
+            }
+            softmaxBackwardInPlace(dp, probabilities: p, T: T)
+            // dQ = scale dS K; dK = scale dS^T Q
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                        scale, dp, blasint(T), k, blasint(3 * C), 0, dq, blasint(3 * C))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                        scale, dp, blasint(T), q, blasint(3 * C), 0, dk, blasint(3 * C))
+        }
+    }
+
+    /// Runs `body(b, h, scratch)` for every (example, head) pair, the pairs split across the
+    /// rank's threads. Each product is small, so one whole head per thread with a
+    /// single-threaded sgemm beats splitting every product across the OpenBLAS pool.
+    private func forEachHead(B: Int, NH: Int, scratchCount: Int,
+                             _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let pairs = B * NH
+        let workers = min(threads, pairs)
+        let scratch = allocate(count: scratchCount * workers)
+        defer { deallocate(scratch) }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threads)) }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) {
+                body(pair / NH, pair % NH, scratch + worker * scratchCount)
             }
         }
     }
