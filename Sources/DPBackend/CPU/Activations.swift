@@ -7,15 +7,18 @@ private let inverseSqrt2: Float = 0.707_106_77
 private let inverseSqrt2Pi: Float = 0.398_942_28
 private let sqrt2OverPi: Float = 0.797_884_56
 
-/// x * Phi(x) and its derivative Phi(x) + x * phi(x), with Phi through erfc for accuracy in
-/// the negative tail.
+/// Phi(x) through erfc(|x| / sqrt 2), which keeps its relative accuracy in the negative tail.
 @inline(__always)
-private func geluErf8(_ x: Float8) -> (value: Float8, slope: Float8) {
+private func normalCDF8(_ x: Float8) -> Float8 {
     let magnitude = x.replacing(with: -x, where: x .< 0)
     let halfTail = 0.5 * erfcNonNegative8(magnitude * inverseSqrt2)  // Phi(-|x|)
-    let cdf = halfTail.replacing(with: 1 - halfTail, where: x .>= 0)
-    let pdf = exp8(-0.5 * x * x) * inverseSqrt2Pi
-    return (x * cdf, cdf + x * pdf)
+    return halfTail.replacing(with: 1 - halfTail, where: x .>= 0)
+}
+
+/// d/dx x * Phi(x) = Phi(x) + x * phi(x).
+@inline(__always)
+private func geluErfSlope8(_ x: Float8) -> Float8 {
+    normalCDF8(x) + x * exp8(-0.5 * x * x) * inverseSqrt2Pi
 }
 
 /// tanh(u) = 1 - 2 / (e^{2u} + 1), exact at both saturations.
@@ -25,10 +28,15 @@ private func tanh8(_ u: Float8) -> Float8 {
 }
 
 @inline(__always)
-private func geluTanh8(_ x: Float8) -> (value: Float8, slope: Float8) {
+private func geluTanh8(_ x: Float8) -> Float8 {
+    0.5 * x * (1 + tanh8(sqrt2OverPi * (x + 0.044_715 * x * x * x)))
+}
+
+@inline(__always)
+private func geluTanhSlope8(_ x: Float8) -> Float8 {
     let t = tanh8(sqrt2OverPi * (x + 0.044_715 * x * x * x))
     let dInner = sqrt2OverPi * (1 + 3 * 0.044_715 * x * x)
-    return (0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner)
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dInner
 }
 
 extension CPUBackend {
@@ -47,7 +55,7 @@ extension CPUBackend {
     public func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm) {
         map8(count: count) { i, lanes in
             let x = load(input, i, lanes)
-            store(form == .erf ? geluErf8(x).value : geluTanh8(x).value, out, i, lanes)
+            store(form == .erf ? x * normalCDF8(x) : geluTanh8(x), out, i, lanes)
         }
     }
 
@@ -55,7 +63,7 @@ extension CPUBackend {
                              input: UnsafePointer<Float>, count: Int, form: GELUForm) {
         map8(count: count) { i, lanes in
             let x = load(input, i, lanes)
-            let slope = form == .erf ? geluErf8(x).slope : geluTanh8(x).slope
+            let slope = form == .erf ? geluErfSlope8(x) : geluTanhSlope8(x)
             store(load(dOut, i, lanes) * slope, dInput, i, lanes)
         }
     }
@@ -68,18 +76,4 @@ extension CPUBackend {
                              out: UnsafePointer<Float>, count: Int) {
         for i in 0..<count { dInput[i] = dOut[i] * (1 - out[i] * out[i]) }
     }
-}
-
-@inline(__always)
-func load(_ pointer: UnsafePointer<Float>, _ index: Int, _ lanes: Int) -> Float8 {
-    if lanes == 8 { return pointer.load8(index) }
-    var vector = Float8()
-    for lane in 0..<lanes { vector[lane] = pointer[index + lane] }
-    return vector
-}
-
-@inline(__always)
-func store(_ vector: Float8, _ pointer: UnsafeMutablePointer<Float>, _ index: Int, _ lanes: Int) {
-    if lanes == 8 { return pointer.store8(vector, at: index) }
-    for lane in 0..<lanes { pointer[index + lane] = vector[lane] }
 }

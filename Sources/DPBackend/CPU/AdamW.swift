@@ -8,14 +8,17 @@ extension CPUBackend {
         let stepSize = h.learningRate / h.biasCorrection1
         let inverseSqrtCorrection2 = 1 / h.biasCorrection2.squareRoot()
         parallelRanges(count, minimumPerChunk: 1 << 15) { range in
-            for i in range {
-                let g = gradients[i]
-                let mi = h.beta1 * m[i] + (1 - h.beta1) * g
-                let vi = h.beta2 * v[i] + (1 - h.beta2) * g * g
-                m[i] = mi
-                v[i] = vi
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let lanes = min(8, range.upperBound - i)
+                let g = load(gradients, i, lanes)
+                let mi = h.beta1 * load(m, i, lanes) + (1 - h.beta1) * g
+                let vi = h.beta2 * load(v, i, lanes) + (1 - h.beta2) * g * g
                 let denominator = vi.squareRoot() * inverseSqrtCorrection2 + h.epsilon
-                parameters[i] = parameters[i] * decayFactor - stepSize * mi / denominator
+                store(mi, m, i, lanes)
+                store(vi, v, i, lanes)
+                store(load(parameters, i, lanes) * decayFactor - stepSize * mi / denominator, parameters, i, lanes)
+                i += lanes
             }
         }
     }

@@ -19,6 +19,22 @@ extension UnsafeMutablePointer where Pointee == Float {
     }
 }
 
+/// A partial vector (lanes < 8) at the end of a loop is padded with zeros on load and only its
+/// real lanes are stored.
+@inline(__always)
+func load(_ pointer: UnsafePointer<Float>, _ index: Int, _ lanes: Int) -> Float8 {
+    if lanes == 8 { return pointer.load8(index) }
+    var vector = Float8()
+    for lane in 0..<lanes { vector[lane] = pointer[index + lane] }
+    return vector
+}
+
+@inline(__always)
+func store(_ vector: Float8, _ pointer: UnsafeMutablePointer<Float>, _ index: Int, _ lanes: Int) {
+    if lanes == 8 { return pointer.store8(vector, at: index) }
+    for lane in 0..<lanes { pointer[index + lane] = vector[lane] }
+}
+
 /// e^x: Cephes' expf polynomial after reducing x by multiples of ln 2. Inputs below -87.3
 /// return about 1e-38 instead of 0 (callers that need exact zeros multiply by a mask).
 /// Rounding and the 2^n scale use the 1.5 * 2^23 trick on the bit pattern, because the
