@@ -104,7 +104,7 @@ public struct EncoderLayout: Sendable {
         case .bert, .roberta:
             embeddingProjection = nil
             for layer in 0..<config.numHiddenLayers {
-                blocks.append(Self.appendBertBlock(&table, prefix: "encoder.layer.\(layer).", layer: layer, C: C, I: I))
+                blocks.append(Self.appendBlock(&table, .bert, prefix: "encoder.layer.\(layer).", layer: layer, C: C, I: I))
                 schedule.append(layer)
             }
             poolerDense = switch head.pooling {
@@ -124,8 +124,8 @@ public struct EncoderLayout: Sendable {
             for group in 0..<config.numHiddenGroups {
                 for inner in 0..<config.innerGroupNum {
                     // A shared block is tagged with the first encoder layer that runs it.
-                    blocks.append(Self.appendAlbertBlock(
-                        &table, prefix: "encoder.albert_layer_groups.\(group).albert_layers.\(inner).",
+                    blocks.append(Self.appendBlock(
+                        &table, .albert, prefix: "encoder.albert_layer_groups.\(group).albert_layers.\(inner).",
                         layer: group * layersPerGroup, C: C, I: I))
                 }
             }
@@ -157,47 +157,41 @@ public struct EncoderLayout: Sendable {
         name.hasPrefix("classifier.") || name.hasPrefix("pooler.")
     }
 
-    private static func appendBertBlock(_ table: inout ParameterTable, prefix p: String, layer: Int,
-                                        C: Int, I: Int) -> BlockOffsets {
-        let qkvWeight = table.append(p + "attention.self.query.weight", [C, C], decays: true, layer: layer)
-        table.append(p + "attention.self.key.weight", [C, C], decays: true, layer: layer)
-        table.append(p + "attention.self.value.weight", [C, C], decays: true, layer: layer)
-        let qkvBias = table.append(p + "attention.self.query.bias", [C], decays: false, layer: layer)
-        table.append(p + "attention.self.key.bias", [C], decays: false, layer: layer)
-        table.append(p + "attention.self.value.bias", [C], decays: false, layer: layer)
-        return BlockOffsets(
-            qkvWeight: qkvWeight, qkvBias: qkvBias,
-            attentionOutputWeight: table.append(p + "attention.output.dense.weight", [C, C], decays: true, layer: layer),
-            attentionOutputBias: table.append(p + "attention.output.dense.bias", [C], decays: false, layer: layer),
-            attentionNormWeight: table.append(p + "attention.output.LayerNorm.weight", [C], decays: false, layer: layer),
-            attentionNormBias: table.append(p + "attention.output.LayerNorm.bias", [C], decays: false, layer: layer),
-            intermediateWeight: table.append(p + "intermediate.dense.weight", [I, C], decays: true, layer: layer),
-            intermediateBias: table.append(p + "intermediate.dense.bias", [I], decays: false, layer: layer),
-            outputWeight: table.append(p + "output.dense.weight", [C, I], decays: true, layer: layer),
-            outputBias: table.append(p + "output.dense.bias", [C], decays: false, layer: layer),
-            outputNormWeight: table.append(p + "output.LayerNorm.weight", [C], decays: false, layer: layer),
-            outputNormBias: table.append(p + "output.LayerNorm.bias", [C], decays: false, layer: layer))
+    /// transformers' names for the tensors of one block, which differ between BertLayer and AlbertLayer.
+    struct BlockNames {
+        let query, key, value, attentionOutput, attentionNorm, intermediate, output, outputNorm: String
+
+        static let bert = BlockNames(
+            query: "attention.self.query", key: "attention.self.key", value: "attention.self.value",
+            attentionOutput: "attention.output.dense", attentionNorm: "attention.output.LayerNorm",
+            intermediate: "intermediate.dense", output: "output.dense", outputNorm: "output.LayerNorm")
+        static let albert = BlockNames(
+            query: "attention.query", key: "attention.key", value: "attention.value",
+            attentionOutput: "attention.dense", attentionNorm: "attention.LayerNorm",
+            intermediate: "ffn", output: "ffn_output", outputNorm: "full_layer_layer_norm")
     }
 
-    private static func appendAlbertBlock(_ table: inout ParameterTable, prefix p: String, layer: Int,
-                                          C: Int, I: Int) -> BlockOffsets {
-        let qkvWeight = table.append(p + "attention.query.weight", [C, C], decays: true, layer: layer)
-        table.append(p + "attention.key.weight", [C, C], decays: true, layer: layer)
-        table.append(p + "attention.value.weight", [C, C], decays: true, layer: layer)
-        let qkvBias = table.append(p + "attention.query.bias", [C], decays: false, layer: layer)
-        table.append(p + "attention.key.bias", [C], decays: false, layer: layer)
-        table.append(p + "attention.value.bias", [C], decays: false, layer: layer)
+    private static func appendBlock(_ table: inout ParameterTable, _ names: BlockNames, prefix p: String, layer: Int,
+                                    C: Int, I: Int) -> BlockOffsets {
+        // Matrices decay; LayerNorm weights, the only vector weights here, do not.
+        func weight(_ name: String, _ shape: [Int]) -> Int {
+            table.append(p + name + ".weight", shape, decays: shape.count == 2, layer: layer)
+        }
+        func bias(_ name: String, _ count: Int) -> Int {
+            table.append(p + name + ".bias", [count], decays: false, layer: layer)
+        }
+        let qkvWeight = weight(names.query, [C, C])
+        _ = weight(names.key, [C, C])
+        _ = weight(names.value, [C, C])
+        let qkvBias = bias(names.query, C)
+        _ = bias(names.key, C)
+        _ = bias(names.value, C)
         return BlockOffsets(
             qkvWeight: qkvWeight, qkvBias: qkvBias,
-            attentionOutputWeight: table.append(p + "attention.dense.weight", [C, C], decays: true, layer: layer),
-            attentionOutputBias: table.append(p + "attention.dense.bias", [C], decays: false, layer: layer),
-            attentionNormWeight: table.append(p + "attention.LayerNorm.weight", [C], decays: false, layer: layer),
-            attentionNormBias: table.append(p + "attention.LayerNorm.bias", [C], decays: false, layer: layer),
-            intermediateWeight: table.append(p + "ffn.weight", [I, C], decays: true, layer: layer),
-            intermediateBias: table.append(p + "ffn.bias", [I], decays: false, layer: layer),
-            outputWeight: table.append(p + "ffn_output.weight", [C, I], decays: true, layer: layer),
-            outputBias: table.append(p + "ffn_output.bias", [C], decays: false, layer: layer),
-            outputNormWeight: table.append(p + "full_layer_layer_norm.weight", [C], decays: false, layer: layer),
-            outputNormBias: table.append(p + "full_layer_layer_norm.bias", [C], decays: false, layer: layer))
+            attentionOutputWeight: weight(names.attentionOutput, [C, C]), attentionOutputBias: bias(names.attentionOutput, C),
+            attentionNormWeight: weight(names.attentionNorm, [C]), attentionNormBias: bias(names.attentionNorm, C),
+            intermediateWeight: weight(names.intermediate, [I, C]), intermediateBias: bias(names.intermediate, I),
+            outputWeight: weight(names.output, [C, I]), outputBias: bias(names.output, C),
+            outputNormWeight: weight(names.outputNorm, [C]), outputNormBias: bias(names.outputNorm, C))
     }
 }
