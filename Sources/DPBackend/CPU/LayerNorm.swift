@@ -1,5 +1,7 @@
 // torch.nn.LayerNorm over the last dimension: biased variance, epsilon inside the square root.
 
+import Dispatch
+
 extension CPUBackend {
     public func layerNormForward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
                                  rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
@@ -29,26 +31,41 @@ extension CPUBackend {
                                   dBias: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                                   input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                   mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int) {
-        for row in 0..<N {
-            let x = input + row * C
-            let dy = dOut + row * C
-            let dx = dInput + row * C
-            let mu = mean[row], inverseStd = rstd[row]
-            // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * weight.
-            var meanG: Float = 0, meanGXhat: Float = 0
-            for c in 0..<C {
-                let xhat = (x[c] - mu) * inverseStd
-                let g = dy[c] * weight[c]
-                meanG += g
-                meanGXhat += g * xhat
-                dBias[c] += dy[c]
-                dWeight[c] += dy[c] * xhat
+        // Each thread sums its rows' dWeight and dBias privately; the partial sums are added
+        // in a fixed order afterwards, so the result does not depend on scheduling.
+        let chunks = min(threads, max(1, N / 16))
+        let partials = allocate(count: chunks * 2 * C) // (chunks, 2, C)
+        defer { deallocate(partials) }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let dWeightPart = partials + chunk * 2 * C, dBiasPart = dWeightPart + C
+            for row in (N * chunk / chunks)..<(N * (chunk + 1) / chunks) {
+                let x = input + row * C
+                let dy = dOut + row * C
+                let dx = dInput + row * C
+                let mu = mean[row], inverseStd = rstd[row]
+                // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * weight.
+                var meanG: Float = 0, meanGXhat: Float = 0
+                for c in 0..<C {
+                    let xhat = (x[c] - mu) * inverseStd
+                    let g = dy[c] * weight[c]
+                    meanG += g
+                    meanGXhat += g * xhat
+                    dBiasPart[c] += dy[c]
+                    dWeightPart[c] += dy[c] * xhat
+                }
+                meanG /= Float(C)
+                meanGXhat /= Float(C)
+                for c in 0..<C {
+                    let xhat = (x[c] - mu) * inverseStd
+                    dx[c] = inverseStd * (dy[c] * weight[c] - meanG - xhat * meanGXhat)
+                }
             }
-            meanG /= Float(C)
-            meanGXhat /= Float(C)
+        }
+        for chunk in 0..<chunks {
+            let dWeightPart = partials + chunk * 2 * C, dBiasPart = dWeightPart + C
             for c in 0..<C {
-                let xhat = (x[c] - mu) * inverseStd
-                dx[c] = inverseStd * (dy[c] * weight[c] - meanG - xhat * meanGXhat)
+                dWeight[c] += dWeightPart[c]
+                dBias[c] += dBiasPart[c]
             }
         }
     }
