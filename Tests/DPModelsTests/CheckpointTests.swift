@@ -4,7 +4,7 @@
 // writes.
 
 import DPBackend
-@testable import DPModels
+import DPModels
 import Foundation
 import XCTest
 

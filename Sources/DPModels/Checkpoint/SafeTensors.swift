@@ -34,6 +34,11 @@ public struct TensorInfo: Sendable, Equatable {
     public let dtype: SafeTensorsDType
     public let shape: [Int]
     public var count: Int { shape.reduce(1, *) }
+
+    public init(dtype: SafeTensorsDType, shape: [Int]) {
+        self.dtype = dtype
+        self.shape = shape
+    }
 }
 
 // MARK: - Reader
@@ -135,7 +140,7 @@ public struct SafeTensorsFile: Sendable {
     }
 
     /// IEEE binary16 to binary32; exact for every input, NaN payloads included.
-    static func floatFromHalf(_ half: UInt16) -> Float {
+    public static func floatFromHalf(_ half: UInt16) -> Float {
         let sign = UInt32(half & 0x8000) << 16
         let exponent = UInt32(half >> 10) & 0x1F
         let mantissa = UInt32(half & 0x3FF)
