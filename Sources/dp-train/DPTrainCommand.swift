@@ -90,7 +90,7 @@ struct Inspect: ParsableCommand {
             initialised = report.initialised
             if !report.unused.isEmpty { print("unused tensors: \(report.unused.joined(separator: ", "))") }
         case .named(let name):
-            let config = try ModelConfig.named(name).unwrap(orThrow: ValidationError("unknown size \(name)"))
+            guard let config = ModelConfig.named(name) else { throw ValidationError("unknown size \(name)") }
             loaded = EncoderModel.initialised(layout: EncoderLayout(config: config, head: HeadSpec(config: config)),
                                               backend: CPUBackend(threads: 1), seed: 0)
         }
@@ -107,12 +107,5 @@ struct Inspect: ParsableCommand {
         for spec in layout.table.specs {
             print("  \(spec.name) \(spec.shape) \(spec.decays ? "decay" : "no-decay") layer \(spec.layer.map(String.init) ?? "-")")
         }
-    }
-}
-
-extension Optional {
-    func unwrap(orThrow error: @autoclosure () -> Error) throws -> Wrapped {
-        guard let self else { throw error() }
-        return self
     }
 }

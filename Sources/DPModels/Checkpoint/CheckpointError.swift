@@ -45,8 +45,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
             return "\(directory): holds only PyTorch pickle weights (\(files.joined(separator: ", "))); "
                 + "dp-train refuses to unpickle them because unpickling can run arbitrary code. "
                 + "Convert them to safetensors first: python -c \"from transformers import AutoModel; "
-                + "AutoModel.from_pretrained('\(directory)').save_pretrained('\(directory)', safe_serialization=True)\" "
-                + "(use AutoModelForSequenceClassification instead to keep a fine-tuned head)"
+                + "AutoModel.from_pretrained('\(directory)').save_pretrained('\(directory)')\" "
+                + "(transformers >= 4.35 writes model.safetensors by default; "
+                + "use AutoModelForSequenceClassification instead to keep a fine-tuned head)"
         case let .writeFailed(file, reason):
             return "\(file): cannot be written (\(reason)); nothing was left in its place"
         case let .fileTooShort(file, size):
