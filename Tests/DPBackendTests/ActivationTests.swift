@@ -26,33 +26,37 @@ final class ActivationTests: XCTestCase {
     func testGELUForwardAndBackward() {
         for form in GELUForm.allCases {
             let backend = makeBackend()
-            let input = makeInput(seed: 40), dOut = randomFloats(count, seed: 41)
-            let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
-            let out = DeviceFloats(backend, garbage(count)), dInput = DeviceFloats(backend, garbage(count))
+            withDeviceScope(backend) { scope in
+                let input = makeInput(seed: 40), dOut = randomFloats(count, seed: 41)
+                let inputD = scope.floats(input), dOutD = scope.floats(dOut)
+                let out = scope.floats(garbage(count)), dInput = scope.floats(garbage(count))
 
-            backend.geluForward(out: out.pointer, input: inputD.pointer, count: count, form: form)
-            let x = input.doubles, g = dOut.doubles
-            assertClose(out.array, x.map { Self.gelu($0, form: form) }, .elementwise, "gelu \(form) forward")
+                backend.geluForward(out: out.pointer, input: inputD.pointer, count: count, form: form)
+                let x = input.doubles, g = dOut.doubles
+                assertClose(out.array, x.map { Self.gelu($0, form: form) }, .elementwise, "gelu \(form) forward")
 
-            backend.geluBackward(dInput: dInput.pointer, dOut: dOutD.pointer, input: inputD.pointer,
-                                 count: count, form: form)
-            let expected = centralDifferenceGradient(at: x) { dot($0.map { Self.gelu($0, form: form) }, g) }
-            assertClose(dInput.array, expected, .gradient, "gelu \(form) dInput (assigned over garbage)")
+                backend.geluBackward(dInput: dInput.pointer, dOut: dOutD.pointer, input: inputD.pointer,
+                                     count: count, form: form)
+                let expected = centralDifferenceGradient(at: x) { dot($0.map { Self.gelu($0, form: form) }, g) }
+                assertClose(dInput.array, expected, .gradient, "gelu \(form) dInput (assigned over garbage)")
+            }
         }
     }
 
     func testTanhForwardAndBackward() {
         let backend = makeBackend()
-        let input = makeInput(seed: 42), dOut = randomFloats(count, seed: 43)
-        let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, garbage(count)), dInput = DeviceFloats(backend, garbage(count))
+        withDeviceScope(backend) { scope in
+            let input = makeInput(seed: 42), dOut = randomFloats(count, seed: 43)
+            let inputD = scope.floats(input), dOutD = scope.floats(dOut)
+            let out = scope.floats(garbage(count)), dInput = scope.floats(garbage(count))
 
-        backend.tanhForward(out: out.pointer, input: inputD.pointer, count: count)
-        let x = input.doubles, g = dOut.doubles
-        assertClose(out.array, x.map(tanh), .elementwise, "tanh forward")
+            backend.tanhForward(out: out.pointer, input: inputD.pointer, count: count)
+            let x = input.doubles, g = dOut.doubles
+            assertClose(out.array, x.map(tanh), .elementwise, "tanh forward")
 
-        backend.tanhBackward(dInput: dInput.pointer, dOut: dOutD.pointer, out: out.pointer, count: count)
-        let expected = centralDifferenceGradient(at: x) { dot($0.map(tanh), g) }
-        assertClose(dInput.array, expected, .gradient, "tanh dInput (assigned over garbage)")
+            backend.tanhBackward(dInput: dInput.pointer, dOut: dOutD.pointer, out: out.pointer, count: count)
+            let expected = centralDifferenceGradient(at: x) { dot($0.map(tanh), g) }
+            assertClose(dInput.array, expected, .gradient, "tanh dInput (assigned over garbage)")
+        }
     }
 }

@@ -33,29 +33,31 @@ final class AdamWTests: XCTestCase {
 
     func checkThreeSteps(biasCorrection: Bool) {
         let backend = makeBackend()
-        let name = biasCorrection ? "torch AdamW" : "BERTAdam"
-        let parameters = randomFloats(count, in: -2...2, seed: 90)
-        let p = DeviceFloats(backend, parameters)
-        let m = DeviceFloats(backend, count: count), v = DeviceFloats(backend, count: count)
-        var state = State(p: parameters.doubles, m: .init(repeating: 0, count: count), v: .init(repeating: 0, count: count))
-        for t in 1...3 {
-            // Gradients of mixed scale, with exact zeros (v = 0 at the first step: eps alone divides).
-            var gradients = randomFloats(count, in: -1...1, seed: 91 + UInt64(t))
-            for i in stride(from: 0, to: count, by: 3) { gradients[i] *= 0.01 }
-            for i in stride(from: t, to: count, by: 17) { gradients[i] = 0 }
-            let g = DeviceFloats(backend, gradients)
-            let hyperparameters = AdamWHyperparameters(
-                learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
-                biasCorrection1: biasCorrection ? Float(1 - pow(Double(beta1), Double(t))) : 1,
-                biasCorrection2: biasCorrection ? Float(1 - pow(Double(beta2), Double(t))) : 1)
-            backend.adamW(parameters: p.pointer, gradients: g.pointer, m: m.pointer, v: v.pointer, count: count,
-                          hyperparameters: hyperparameters)
-            referenceStep(&state, gradients: gradients.doubles, t: t, biasCorrection: biasCorrection)
-            // One Float rounding of p per step, and a few in the update (which is about lr).
-            assertClose(p.array, state.p, Tolerance(relative: 1e-6, absolute: 1e-7), "\(name) parameters after step \(t)")
-            assertClose(m.array, state.m, Tolerance(relative: 1e-5, absolute: 1e-9), "\(name) m after step \(t)")
-            assertClose(v.array, state.v, Tolerance(relative: 1e-5, absolute: 1e-12), "\(name) v after step \(t)")
-            assertIdentical(g.array, gradients, "\(name) must not modify the gradients")
+        withDeviceScope(backend) { scope in
+            let name = biasCorrection ? "torch AdamW" : "BERTAdam"
+            let parameters = randomFloats(count, in: -2...2, seed: 90)
+            let p = scope.floats(parameters)
+            let m = scope.floats(count: count), v = scope.floats(count: count)
+            var state = State(p: parameters.doubles, m: .init(repeating: 0, count: count), v: .init(repeating: 0, count: count))
+            for t in 1...3 {
+                // Gradients of mixed scale, with exact zeros (v = 0 at the first step: eps alone divides).
+                var gradients = randomFloats(count, in: -1...1, seed: 91 + UInt64(t))
+                for i in stride(from: 0, to: count, by: 3) { gradients[i] *= 0.01 }
+                for i in stride(from: t, to: count, by: 17) { gradients[i] = 0 }
+                let g = scope.floats(gradients)
+                let hyperparameters = AdamWHyperparameters(
+                    learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
+                    biasCorrection1: biasCorrection ? Float(1 - pow(Double(beta1), Double(t))) : 1,
+                    biasCorrection2: biasCorrection ? Float(1 - pow(Double(beta2), Double(t))) : 1)
+                backend.adamW(parameters: p.pointer, gradients: g.pointer, m: m.pointer, v: v.pointer, count: count,
+                              hyperparameters: hyperparameters)
+                referenceStep(&state, gradients: gradients.doubles, t: t, biasCorrection: biasCorrection)
+                // One Float rounding of p per step, and a few in the update (which is about lr).
+                assertClose(p.array, state.p, Tolerance(relative: 1e-6, absolute: 1e-7), "\(name) parameters after step \(t)")
+                assertClose(m.array, state.m, Tolerance(relative: 1e-5, absolute: 1e-9), "\(name) m after step \(t)")
+                assertClose(v.array, state.v, Tolerance(relative: 1e-5, absolute: 1e-12), "\(name) v after step \(t)")
+                assertIdentical(g.array, gradients, "\(name) must not modify the gradients")
+            }
         }
     }
 

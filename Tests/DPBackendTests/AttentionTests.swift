@@ -60,32 +60,36 @@ final class AttentionTests: XCTestCase {
     /// Runs the backend's forward; returns (out, probabilities).
     func forward(_ backend: any Backend, qkv: [Float], mask: [Float], dropout: DropoutSite,
                  _ s: AttentionShape) -> (out: [Float], probabilities: [Float]) {
-        let qkvD = DeviceFloats(backend, qkv), maskD = DeviceFloats(backend, mask)
-        let out = DeviceFloats(backend, garbage(s.outCount)), probabilities = DeviceFloats(backend, garbage(s.probabilityCount))
-        backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
-                                 attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
-        return (out.array, probabilities.array)
+        withDeviceScope(backend) { scope in
+            let qkvD = scope.floats(qkv), maskD = scope.floats(mask)
+            let out = scope.floats(garbage(s.outCount)), probabilities = scope.floats(garbage(s.probabilityCount))
+            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
+                                     attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
+            return (out.array, probabilities.array)
+        }
     }
 
     /// Forward, then backward with upstream gradient dOut; returns dQKV. dQKV and the scratch
     /// buffer start as garbage.
     func backward(_ backend: any Backend, qkv: [Float], mask: [Float], dOut: [Float], dropout: DropoutSite,
                   _ s: AttentionShape) -> [Float] {
-        let qkvD = DeviceFloats(backend, qkv), maskD = DeviceFloats(backend, mask), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, count: s.outCount), probabilities = DeviceFloats(backend, count: s.probabilityCount)
-        backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
-                                 attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
-        let dQKV = DeviceFloats(backend, garbage(s.qkvCount)), scratch = DeviceFloats(backend, garbage(s.probabilityCount))
-        backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOutD.pointer, qkv: qkvD.pointer,
-                                  probabilities: probabilities.pointer, dropout: dropout,
-                                  B: s.B, T: s.T, C: s.C, NH: s.NH)
-        return dQKV.array
+        withDeviceScope(backend) { scope in
+            let qkvD = scope.floats(qkv), maskD = scope.floats(mask), dOutD = scope.floats(dOut)
+            let out = scope.floats(count: s.outCount), probabilities = scope.floats(count: s.probabilityCount)
+            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
+                                     attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
+            let dQKV = scope.floats(garbage(s.qkvCount)), scratch = scope.floats(garbage(s.probabilityCount))
+            backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOutD.pointer, qkv: qkvD.pointer,
+                                      probabilities: probabilities.pointer, dropout: dropout,
+                                      B: s.B, T: s.T, C: s.C, NH: s.NH)
+            return dQKV.array
+        }
     }
 
-    /// Forward against the reference, then backward against central differences of it.
-    func check(_ s: AttentionShape, mask: [Float], dropout: DropoutSite, keep: [Double]?, seed: UInt64,
-               file: StaticString = #filePath, line: UInt = #line) {
-        let backend = makeBackend()
+    /// Forward against the reference, then backward against central differences of it, on the
+    /// backend whose memory holds the dropout site's example indices.
+    func check(_ backend: any Backend, _ s: AttentionShape, mask: [Float], dropout: DropoutSite, keep: [Double]?,
+               seed: UInt64, file: StaticString = #filePath, line: UInt = #line) {
         let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed), dOut = randomFloats(s.outCount, seed: seed + 1)
         let (out, probabilities) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
         let x = qkv.doubles, g = dOut.doubles
@@ -109,16 +113,22 @@ final class AttentionTests: XCTestCase {
                          1, 1, 1, 0, 0]
 
     func testPaddedBatchWithoutDropout() {
-        let indices = DeviceIndices(makeBackend(), [0, 1])
-        let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
-        check(shape, mask: mask, dropout: dropout, keep: nil, seed: 80)
+        let backend = makeBackend()
+        withDeviceScope(backend) { scope in
+            let indices = scope.indices([0, 1])
+            let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
+            check(backend, shape, mask: mask, dropout: dropout, keep: nil, seed: 80)
+        }
     }
 
     func testSingleToken() {
+        let backend = makeBackend()
         let single = AttentionShape(B: 2, T: 1, C: 8, NH: 2)
-        let indices = DeviceIndices(makeBackend(), [0, 1])
-        let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
-        check(single, mask: [1, 1], dropout: dropout, keep: nil, seed: 82)
+        withDeviceScope(backend) { scope in
+            let indices = scope.indices([0, 1])
+            let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
+            check(backend, single, mask: [1, 1], dropout: dropout, keep: nil, seed: 82)
+        }
     }
 
     /// Reads the dropout mask that the backend applies to the probabilities of `dropout`: with the
@@ -159,14 +169,16 @@ final class AttentionTests: XCTestCase {
     /// serves every qkv, finite differences included.
     func testDropoutOnProbabilities() {
         let backend = makeBackend()
-        let indices = DeviceIndices(backend, [3, 8])
-        let dropout = DropoutSite(probability: 0.3, seed: 5, step: 7, site: 11, exampleIndices: indices.pointer)
-        let keep = extractKeep(backend, dropout: dropout, seed: 84)
-        let realEntries = (0..<shape.probabilityCount).filter { mask[($0 / (shape.NH * shape.T * shape.T)) * shape.T + $0 % shape.T] != 0 }
-        let dropped = realEntries.filter { keep[$0] == 0 }.count
-        XCTAssertTrue(dropped > 0 && dropped < realEntries.count,
-                      "p = 0.3 dropped \(dropped) of \(realEntries.count) attention probabilities")
-        check(shape, mask: mask, dropout: dropout, keep: keep, seed: 86)
+        withDeviceScope(backend) { scope in
+            let indices = scope.indices([3, 8])
+            let dropout = DropoutSite(probability: 0.3, seed: 5, step: 7, site: 11, exampleIndices: indices.pointer)
+            let keep = extractKeep(backend, dropout: dropout, seed: 84)
+            let realEntries = (0..<shape.probabilityCount).filter { mask[($0 / (shape.NH * shape.T * shape.T)) * shape.T + $0 % shape.T] != 0 }
+            let dropped = realEntries.filter { keep[$0] == 0 }.count
+            XCTAssertTrue(dropped > 0 && dropped < realEntries.count,
+                          "p = 0.3 dropped \(dropped) of \(realEntries.count) attention probabilities")
+            check(backend, shape, mask: mask, dropout: dropout, keep: keep, seed: 86)
+        }
     }
 
     /// The attention dropout mask follows the example, not its batch position or the padded
@@ -174,33 +186,35 @@ final class AttentionTests: XCTestCase {
     /// the first 5 rows unchanged.
     func testDropoutDoesNotDependOnBatchPositionOrPaddedLength() {
         let backend = makeBackend()
-        let s = shape, p: Float = 0.3
-        let qkv = randomFloats(s.qkvCount, seed: 88)
-        let indices = DeviceIndices(backend, [3, 8]), swappedIndices = DeviceIndices(backend, [8, 3])
-        let dropout = DropoutSite(probability: p, seed: 5, step: 7, site: 11, exampleIndices: indices.pointer)
-        var swappedDropout = dropout
-        swappedDropout.exampleIndices = UnsafePointer(swappedIndices.pointer)
-        let (out, _) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
+        withDeviceScope(backend) { scope in
+            let s = shape, p: Float = 0.3
+            let qkv = randomFloats(s.qkvCount, seed: 88)
+            let indices = scope.indices([3, 8]), swappedIndices = scope.indices([8, 3])
+            let dropout = DropoutSite(probability: p, seed: 5, step: 7, site: 11, exampleIndices: indices.pointer)
+            var swappedDropout = dropout
+            swappedDropout.exampleIndices = UnsafePointer(swappedIndices.pointer)
+            let (out, _) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
 
-        let exampleQKV = s.T * 3 * s.C, exampleOut = s.T * s.C
-        let swappedQKV = Array(qkv[exampleQKV...] + qkv[..<exampleQKV])
-        let swappedMask = Array(mask[s.T...] + mask[..<s.T])
-        let (swappedOut, _) = forward(backend, qkv: swappedQKV, mask: swappedMask, dropout: swappedDropout, s)
-        assertClose(Array(swappedOut[exampleOut...] + swappedOut[..<exampleOut]), out.doubles, .reduction,
-                    "attention with dropout, examples swapped in the batch")
+            let exampleQKV = s.T * 3 * s.C, exampleOut = s.T * s.C
+            let swappedQKV = Array(qkv[exampleQKV...] + qkv[..<exampleQKV])
+            let swappedMask = Array(mask[s.T...] + mask[..<s.T])
+            let (swappedOut, _) = forward(backend, qkv: swappedQKV, mask: swappedMask, dropout: swappedDropout, s)
+            assertClose(Array(swappedOut[exampleOut...] + swappedOut[..<exampleOut]), out.doubles, .reduction,
+                        "attention with dropout, examples swapped in the batch")
 
-        let longer = AttentionShape(B: 2, T: 7, C: 8, NH: 2)
-        let padding = 2 * 3 * s.C  // two more tokens per example, random but masked
-        let extra = randomFloats(2 * padding, seed: 89)
-        var longerQKV = [Float](), longerMask = [Float]()
-        for b in 0..<2 {
-            longerQKV.append(contentsOf: qkv[(b * exampleQKV)..<((b + 1) * exampleQKV)])
-            longerQKV.append(contentsOf: extra[(b * padding)..<((b + 1) * padding)])
-            longerMask.append(contentsOf: mask[(b * s.T)..<((b + 1) * s.T)])
-            longerMask.append(contentsOf: [0, 0])
+            let longer = AttentionShape(B: 2, T: 7, C: 8, NH: 2)
+            let padding = 2 * 3 * s.C  // two more tokens per example, random but masked
+            let extra = randomFloats(2 * padding, seed: 89)
+            var longerQKV = [Float](), longerMask = [Float]()
+            for b in 0..<2 {
+                longerQKV.append(contentsOf: qkv[(b * exampleQKV)..<((b + 1) * exampleQKV)])
+                longerQKV.append(contentsOf: extra[(b * padding)..<((b + 1) * padding)])
+                longerMask.append(contentsOf: mask[(b * s.T)..<((b + 1) * s.T)])
+                longerMask.append(contentsOf: [0, 0])
+            }
+            let (longerOut, _) = forward(backend, qkv: longerQKV, mask: longerMask, dropout: dropout, longer)
+            let firstRows = (0..<2).flatMap { b in longerOut[(b * 7 * s.C)..<((b * 7 + 5) * s.C)] }
+            assertClose(firstRows, out.doubles, .reduction, "attention with dropout, padded from 5 to 7 tokens")
         }
-        let (longerOut, _) = forward(backend, qkv: longerQKV, mask: longerMask, dropout: dropout, longer)
-        let firstRows = (0..<2).flatMap { b in longerOut[(b * 7 * s.C)..<((b * 7 + 5) * s.C)] }
-        assertClose(firstRows, out.doubles, .reduction, "attention with dropout, padded from 5 to 7 tokens")
     }
 }

@@ -8,6 +8,8 @@
 //      upstream gradient dOut (the gradient of sum(dOut * out)), with parameter-gradient buffers
 //      prefilled with random values (they must end as prefill + gradient) and activation-gradient
 //      buffers prefilled with garbage (they must be fully overwritten).
+// Device buffers come from `withDeviceScope(backend) { scope in ... }` and live until the closure
+// returns, so that an optimised build cannot free one while an op still reads its pointer.
 
 import DPBackend
 import DPTestSupport

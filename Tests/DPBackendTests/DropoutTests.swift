@@ -19,12 +19,14 @@ final class DropoutTests: XCTestCase {
     static func mask(_ backend: any Backend, probability: Float = 0.1, seed: UInt64 = 1, step: UInt64 = 2,
                      site: UInt64 = 3, examples: [Int32], R: Int) -> [Bool] {
         let B = examples.count
-        let indices = DeviceIndices(backend, examples)
-        let input = DeviceFloats(backend, repeating: 1, count: B * R), out = DeviceFloats(backend, garbage(B * R))
-        let dropout = DropoutSite(probability: probability, seed: seed, step: step, site: site,
-                                  exampleIndices: indices.pointer)
-        backend.dropoutForward(out: out.pointer, input: input.pointer, dropout: dropout, B: B, R: R)
-        return out.array.map { $0 != 0 }
+        return withDeviceScope(backend) { scope in
+            let indices = scope.indices(examples)
+            let input = scope.floats(repeating: 1, count: B * R), out = scope.floats(garbage(B * R))
+            let dropout = DropoutSite(probability: probability, seed: seed, step: step, site: site,
+                                      exampleIndices: indices.pointer)
+            backend.dropoutForward(out: out.pointer, input: input.pointer, dropout: dropout, B: B, R: R)
+            return out.array.map { $0 != 0 }
+        }
     }
 
     /// The fraction of positions where two masks disagree.
@@ -36,33 +38,35 @@ final class DropoutTests: XCTestCase {
     /// value is input / (1 - p) and every dropped value is exactly 0.
     func testKeptFractionAndScaling() {
         let backend = makeBackend()
-        let B = 4, R = 250_000, p: Float = 0.1
-        let input = randomFloats(B * R, in: 0.25...2, seed: 70).enumerated().map { $0.offset % 2 == 0 ? $0.element : -$0.element }
-        let indices = DeviceIndices(backend, [0, 1, 2, 3])
-        let inputD = DeviceFloats(backend, input), out = DeviceFloats(backend, garbage(B * R))
-        let dropout = DropoutSite(probability: p, seed: 71, step: 5, site: 2, exampleIndices: indices.pointer)
-        backend.dropoutForward(out: out.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
+        withDeviceScope(backend) { scope in
+            let B = 4, R = 250_000, p: Float = 0.1
+            let input = randomFloats(B * R, in: 0.25...2, seed: 70).enumerated().map { $0.offset % 2 == 0 ? $0.element : -$0.element }
+            let indices = scope.indices([0, 1, 2, 3])
+            let inputD = scope.floats(input), out = scope.floats(garbage(B * R))
+            let dropout = DropoutSite(probability: p, seed: 71, step: 5, site: 2, exampleIndices: indices.pointer)
+            backend.dropoutForward(out: out.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
 
-        let result = out.array
-        var kept = 0, wrong = [Int]()
-        for i in result.indices {
-            if result[i] == 0 { continue }
-            kept += 1
-            if !Self.isKeptValue(result[i], input: input[i], probability: p), wrong.count < 5 { wrong.append(i) }
+            let result = out.array
+            var kept = 0, wrong = [Int]()
+            for i in result.indices {
+                if result[i] == 0 { continue }
+                kept += 1
+                if !Self.isKeptValue(result[i], input: input[i], probability: p), wrong.count < 5 { wrong.append(i) }
+            }
+            XCTAssertTrue(wrong.isEmpty, "kept values are not input / (1 - p) at "
+                          + wrong.map { "[\($0)]: input \(input[$0]), out \(result[$0])" }.joined(separator: ", "))
+            let n = Double(B * R), fraction = Double(kept) / n
+            let sigma = (Double(p) * Double(1 - p) / n).squareRoot()
+            XCTAssertEqual(fraction, 1 - Double(p), accuracy: 5 * sigma, "kept fraction over \(B * R) elements")
+            // Each example on its own too: a mask shared by the whole batch would still pass above.
+            for b in 0..<B {
+                let keptHere = result[(b * R)..<((b + 1) * R)].filter { $0 != 0 }.count
+                let sigmaHere = (Double(p) * Double(1 - p) / Double(R)).squareRoot()
+                XCTAssertEqual(Double(keptHere) / Double(R), 1 - Double(p), accuracy: 5 * sigmaHere, "kept fraction of example \(b)")
+            }
+            XCTAssertGreaterThan(Self.disagreement(Array(result[0..<R].map { $0 != 0 }), Array(result[R..<(2 * R)].map { $0 != 0 })),
+                                 0.15, "examples 0 and 1 must get independent masks")
         }
-        XCTAssertTrue(wrong.isEmpty, "kept values are not input / (1 - p) at "
-                      + wrong.map { "[\($0)]: input \(input[$0]), out \(result[$0])" }.joined(separator: ", "))
-        let n = Double(B * R), fraction = Double(kept) / n
-        let sigma = (Double(p) * Double(1 - p) / n).squareRoot()
-        XCTAssertEqual(fraction, 1 - Double(p), accuracy: 5 * sigma, "kept fraction over \(B * R) elements")
-        // Each example on its own too: a mask shared by the whole batch would still pass above.
-        for b in 0..<B {
-            let keptHere = result[(b * R)..<((b + 1) * R)].filter { $0 != 0 }.count
-            let sigmaHere = (Double(p) * Double(1 - p) / Double(R)).squareRoot()
-            XCTAssertEqual(Double(keptHere) / Double(R), 1 - Double(p), accuracy: 5 * sigmaHere, "kept fraction of example \(b)")
-        }
-        XCTAssertGreaterThan(Self.disagreement(Array(result[0..<R].map { $0 != 0 }), Array(result[R..<(2 * R)].map { $0 != 0 })),
-                             0.15, "examples 0 and 1 must get independent masks")
     }
 
     /// The same site gives the same mask; changing any one of seed, step, site or example index
@@ -111,40 +115,44 @@ final class DropoutTests: XCTestCase {
     /// Backward regenerates the forward's mask: dInput = dOut / (1 - p) where kept, 0 where dropped.
     func testBackwardUsesTheForwardMask() {
         let backend = makeBackend()
-        let B = 3, R = 2000, p: Float = 0.25
-        let indices = DeviceIndices(backend, [12, 0, 5])
-        let dropout = DropoutSite(probability: p, seed: 8, step: 100, site: 6, exampleIndices: indices.pointer)
-        let input = randomFloats(B * R, in: 0.5...1.5, seed: 72), dOut = randomFloats(B * R, in: 0.5...1.5, seed: 73)
-        let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, garbage(B * R)), dInput = DeviceFloats(backend, garbage(B * R))
-        backend.dropoutForward(out: out.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
-        backend.dropoutBackward(dInput: dInput.pointer, dOut: dOutD.pointer, dropout: dropout, B: B, R: R)
+        withDeviceScope(backend) { scope in
+            let B = 3, R = 2000, p: Float = 0.25
+            let indices = scope.indices([12, 0, 5])
+            let dropout = DropoutSite(probability: p, seed: 8, step: 100, site: 6, exampleIndices: indices.pointer)
+            let input = randomFloats(B * R, in: 0.5...1.5, seed: 72), dOut = randomFloats(B * R, in: 0.5...1.5, seed: 73)
+            let inputD = scope.floats(input), dOutD = scope.floats(dOut)
+            let out = scope.floats(garbage(B * R)), dInput = scope.floats(garbage(B * R))
+            backend.dropoutForward(out: out.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
+            backend.dropoutBackward(dInput: dInput.pointer, dOut: dOutD.pointer, dropout: dropout, B: B, R: R)
 
-        let forward = out.array, backward = dInput.array
-        var problems = [String]()
-        for i in 0..<(B * R) where problems.count < 5 {
-            let kept = forward[i] != 0
-            if kept && !Self.isKeptValue(backward[i], input: dOut[i], probability: p) {
-                problems.append("[\(i)] kept: dOut \(dOut[i]), dInput \(backward[i])")
-            } else if !kept && backward[i] != 0 {
-                problems.append("[\(i)] dropped: dInput \(backward[i])")
+            let forward = out.array, backward = dInput.array
+            var problems = [String]()
+            for i in 0..<(B * R) where problems.count < 5 {
+                let kept = forward[i] != 0
+                if kept && !Self.isKeptValue(backward[i], input: dOut[i], probability: p) {
+                    problems.append("[\(i)] kept: dOut \(dOut[i]), dInput \(backward[i])")
+                } else if !kept && backward[i] != 0 {
+                    problems.append("[\(i)] dropped: dInput \(backward[i])")
+                }
             }
+            XCTAssertTrue(problems.isEmpty, "backward mask differs from forward's: " + problems.joined(separator: ", "))
         }
-        XCTAssertTrue(problems.isEmpty, "backward mask differs from forward's: " + problems.joined(separator: ", "))
     }
 
     func testZeroProbabilityIsTheIdentity() {
         let backend = makeBackend()
-        let B = 2, R = 777
-        let indices = DeviceIndices(backend, [1, 2])
-        let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
-        XCTAssertFalse(dropout.isActive)
-        let input = randomFloats(B * R, seed: 74), dOut = randomFloats(B * R, seed: 75)
-        let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, garbage(B * R)), dInput = DeviceFloats(backend, garbage(B * R))
-        backend.dropoutForward(out: out.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
-        backend.dropoutBackward(dInput: dInput.pointer, dOut: dOutD.pointer, dropout: dropout, B: B, R: R)
-        assertIdentical(out.array, input, "dropout forward with p = 0")
-        assertIdentical(dInput.array, dOut, "dropout backward with p = 0")
+        withDeviceScope(backend) { scope in
+            let B = 2, R = 777
+            let indices = scope.indices([1, 2])
+            let dropout = DropoutSite(probability: 0, seed: 1, step: 1, site: 1, exampleIndices: indices.pointer)
+            XCTAssertFalse(dropout.isActive)
+            let input = randomFloats(B * R, seed: 74), dOut = randomFloats(B * R, seed: 75)
+            let inputD = scope.floats(input), dOutD = scope.floats(dOut)
+            let out = scope.floats(garbage(B * R)), dInput = scope.floats(garbage(B * R))
+            backend.dropoutForward(out: out.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
+            backend.dropoutBackward(dInput: dInput.pointer, dOut: dOutD.pointer, dropout: dropout, B: B, R: R)
+            assertIdentical(out.array, input, "dropout forward with p = 0")
+            assertIdentical(dInput.array, dOut, "dropout backward with p = 0")
+        }
     }
 }

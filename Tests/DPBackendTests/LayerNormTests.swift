@@ -39,38 +39,40 @@ final class LayerNormTests: XCTestCase {
 
     func testForwardAndBackward() {
         let backend = makeBackend()
-        let input = makeInput(), weight = randomFloats(C, in: 0.5...1.5, seed: 32)
-        let bias = randomFloats(C, seed: 33), dOut = randomFloats(N * C, seed: 34)
-        let inputD = DeviceFloats(backend, input), weightD = DeviceFloats(backend, weight)
-        let biasD = DeviceFloats(backend, bias), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, garbage(N * C))
-        let mean = DeviceFloats(backend, garbage(N)), rstd = DeviceFloats(backend, garbage(N))
+        withDeviceScope(backend) { scope in
+            let input = makeInput(), weight = randomFloats(C, in: 0.5...1.5, seed: 32)
+            let bias = randomFloats(C, seed: 33), dOut = randomFloats(N * C, seed: 34)
+            let inputD = scope.floats(input), weightD = scope.floats(weight)
+            let biasD = scope.floats(bias), dOutD = scope.floats(dOut)
+            let out = scope.floats(garbage(N * C))
+            let mean = scope.floats(garbage(N)), rstd = scope.floats(garbage(N))
 
-        backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: inputD.pointer,
-                                 weight: weightD.pointer, bias: biasD.pointer, N: N, C: C, epsilon: epsilon)
-        let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
-        let expected = reference(input: x, weight: w, bias: b)
-        assertClose(out.array, expected.out, .reduction, "layerNorm forward out")
-        assertClose(mean.array, expected.mean, .reduction, "layerNorm forward mean")
-        assertClose(rstd.array, expected.rstd, .reduction, "layerNorm forward rstd")
+            backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: inputD.pointer,
+                                     weight: weightD.pointer, bias: biasD.pointer, N: N, C: C, epsilon: epsilon)
+            let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
+            let expected = reference(input: x, weight: w, bias: b)
+            assertClose(out.array, expected.out, .reduction, "layerNorm forward out")
+            assertClose(mean.array, expected.mean, .reduction, "layerNorm forward mean")
+            assertClose(rstd.array, expected.rstd, .reduction, "layerNorm forward rstd")
 
-        let dInput = DeviceFloats(backend, garbage(N * C))
-        let dWeightPrefill = randomFloats(C, seed: 35), dBiasPrefill = randomFloats(C, seed: 36)
-        let dWeight = DeviceFloats(backend, dWeightPrefill), dBias = DeviceFloats(backend, dBiasPrefill)
-        backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                  dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
-                                  mean: mean.pointer, rstd: rstd.pointer, N: N, C: C)
-        let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b).out, g) }
-        let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b).out, g) }
-        let expectedDBias = centralDifferenceGradient(at: b) { dot(self.reference(input: x, weight: w, bias: $0).out, g) }
-        // dInput is checked row by row: the quiet rows' gradients are 50 times the others'.
-        let dInputs = dInput.array
-        for n in 0..<N {
-            let rows = (n * C)..<((n + 1) * C)
-            assertClose(Array(dInputs[rows]), Array(expectedDInput[rows]), .gradient,
-                        "layerNorm dInput row \(n) (assigned over garbage)")
+            let dInput = scope.floats(garbage(N * C))
+            let dWeightPrefill = randomFloats(C, seed: 35), dBiasPrefill = randomFloats(C, seed: 36)
+            let dWeight = scope.floats(dWeightPrefill), dBias = scope.floats(dBiasPrefill)
+            backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+                                      dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+                                      mean: mean.pointer, rstd: rstd.pointer, N: N, C: C)
+            let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b).out, g) }
+            let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b).out, g) }
+            let expectedDBias = centralDifferenceGradient(at: b) { dot(self.reference(input: x, weight: w, bias: $0).out, g) }
+            // dInput is checked row by row: the quiet rows' gradients are 50 times the others'.
+            let dInputs = dInput.array
+            for n in 0..<N {
+                let rows = (n * C)..<((n + 1) * C)
+                assertClose(Array(dInputs[rows]), Array(expectedDInput[rows]), .gradient,
+                            "layerNorm dInput row \(n) (assigned over garbage)")
+            }
+            assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "layerNorm dWeight")
+            assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "layerNorm dBias")
         }
-        assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "layerNorm dWeight")
-        assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "layerNorm dBias")
     }
 }

@@ -23,50 +23,54 @@ final class MatmulTests: XCTestCase {
 
     func testForwardAndBackwardWithBias() {
         let backend = makeBackend()
-        let input = randomFloats(N * C, in: -2...2, seed: 20), weight = randomFloats(OC * C, seed: 21)
-        let bias = randomFloats(OC, seed: 22), dOut = randomFloats(N * OC, seed: 23)
-        let inputD = DeviceFloats(backend, input), weightD = DeviceFloats(backend, weight)
-        let biasD = DeviceFloats(backend, bias), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, garbage(N * OC))
+        withDeviceScope(backend) { scope in
+            let input = randomFloats(N * C, in: -2...2, seed: 20), weight = randomFloats(OC * C, seed: 21)
+            let bias = randomFloats(OC, seed: 22), dOut = randomFloats(N * OC, seed: 23)
+            let inputD = scope.floats(input), weightD = scope.floats(weight)
+            let biasD = scope.floats(bias), dOutD = scope.floats(dOut)
+            let out = scope.floats(garbage(N * OC))
 
-        backend.matmulForward(out: out.pointer, input: inputD.pointer, weight: weightD.pointer, bias: biasD.pointer,
-                              N: N, C: C, OC: OC)
-        let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
-        assertClose(out.array, reference(input: x, weight: w, bias: b), .reduction, "matmul forward")
+            backend.matmulForward(out: out.pointer, input: inputD.pointer, weight: weightD.pointer, bias: biasD.pointer,
+                                  N: N, C: C, OC: OC)
+            let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
+            assertClose(out.array, reference(input: x, weight: w, bias: b), .reduction, "matmul forward")
 
-        let dInput = DeviceFloats(backend, garbage(N * C))
-        let dWeightPrefill = randomFloats(OC * C, seed: 24), dBiasPrefill = randomFloats(OC, seed: 25)
-        let dWeight = DeviceFloats(backend, dWeightPrefill), dBias = DeviceFloats(backend, dBiasPrefill)
-        backend.matmulBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                               dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
-                               N: N, C: C, OC: OC)
-        let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b), g) }
-        let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b), g) }
-        let expectedDBias = centralDifferenceGradient(at: b) { dot(self.reference(input: x, weight: w, bias: $0), g) }
-        assertClose(dInput.array, expectedDInput, .gradient, "matmul dInput (assigned over garbage)")
-        assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "matmul dWeight")
-        assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "matmul dBias")
+            let dInput = scope.floats(garbage(N * C))
+            let dWeightPrefill = randomFloats(OC * C, seed: 24), dBiasPrefill = randomFloats(OC, seed: 25)
+            let dWeight = scope.floats(dWeightPrefill), dBias = scope.floats(dBiasPrefill)
+            backend.matmulBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+                                   dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+                                   N: N, C: C, OC: OC)
+            let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b), g) }
+            let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b), g) }
+            let expectedDBias = centralDifferenceGradient(at: b) { dot(self.reference(input: x, weight: w, bias: $0), g) }
+            assertClose(dInput.array, expectedDInput, .gradient, "matmul dInput (assigned over garbage)")
+            assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "matmul dWeight")
+            assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "matmul dBias")
+        }
     }
 
     /// No bias in the forward; no dInput (first layer) and no dBias in the backward.
     func testWithoutBiasAndOptionalGradients() {
         let backend = makeBackend()
-        let input = randomFloats(N * C, in: -2...2, seed: 26), weight = randomFloats(OC * C, seed: 27)
-        let dOut = randomFloats(N * OC, seed: 28)
-        let inputD = DeviceFloats(backend, input), weightD = DeviceFloats(backend, weight)
-        let dOutD = DeviceFloats(backend, dOut), out = DeviceFloats(backend, garbage(N * OC))
+        withDeviceScope(backend) { scope in
+            let input = randomFloats(N * C, in: -2...2, seed: 26), weight = randomFloats(OC * C, seed: 27)
+            let dOut = randomFloats(N * OC, seed: 28)
+            let inputD = scope.floats(input), weightD = scope.floats(weight)
+            let dOutD = scope.floats(dOut), out = scope.floats(garbage(N * OC))
 
-        backend.matmulForward(out: out.pointer, input: inputD.pointer, weight: weightD.pointer, bias: nil,
-                              N: N, C: C, OC: OC)
-        let x = input.doubles, w = weight.doubles, g = dOut.doubles
-        assertClose(out.array, reference(input: x, weight: w, bias: nil), .reduction, "matmul forward without bias")
+            backend.matmulForward(out: out.pointer, input: inputD.pointer, weight: weightD.pointer, bias: nil,
+                                  N: N, C: C, OC: OC)
+            let x = input.doubles, w = weight.doubles, g = dOut.doubles
+            assertClose(out.array, reference(input: x, weight: w, bias: nil), .reduction, "matmul forward without bias")
 
-        let dWeightPrefill = randomFloats(OC * C, seed: 29)
-        let dWeight = DeviceFloats(backend, dWeightPrefill)
-        backend.matmulBackward(dInput: nil, dWeight: dWeight.pointer, dBias: nil, dOut: dOutD.pointer,
-                               input: inputD.pointer, weight: weightD.pointer, N: N, C: C, OC: OC)
-        let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: nil), g) }
-        assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient,
-                          "matmul dWeight without dInput and dBias")
+            let dWeightPrefill = randomFloats(OC * C, seed: 29)
+            let dWeight = scope.floats(dWeightPrefill)
+            backend.matmulBackward(dInput: nil, dWeight: dWeight.pointer, dBias: nil, dOut: dOutD.pointer,
+                                   input: inputD.pointer, weight: weightD.pointer, N: N, C: C, OC: OC)
+            let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: nil), g) }
+            assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient,
+                              "matmul dWeight without dInput and dBias")
+        }
     }
 }

@@ -8,39 +8,45 @@ import XCTest
 final class MemoryOpsTests: XCTestCase {
     func testAllocateIsZeroedAndTransfersRoundTrip() {
         let backend = makeBackend()
-        let buffer = DeviceFloats(backend, count: 1000)
-        assertIdentical(buffer.array, [Float](repeating: 0, count: 1000), "allocate")
+        withDeviceScope(backend) { scope in
+            let buffer = scope.floats(count: 1000)
+            assertIdentical(buffer.array, [Float](repeating: 0, count: 1000), "allocate")
 
-        let values = randomFloats(1000, seed: 1)
-        buffer.upload(values)
-        assertIdentical(buffer.array, values, "upload then download")
+            let values = randomFloats(1000, seed: 1)
+            buffer.upload(values)
+            assertIdentical(buffer.array, values, "upload then download")
 
-        let other = DeviceFloats(backend, count: 1000)
-        backend.copy(other.pointer, from: buffer.pointer, count: 1000)
-        assertIdentical(other.array, values, "copy")
+            let other = scope.floats(count: 1000)
+            backend.copy(other.pointer, from: buffer.pointer, count: 1000)
+            assertIdentical(other.array, values, "copy")
 
-        backend.zero(buffer.pointer, count: 600)
-        assertIdentical(buffer.array, [Float](repeating: 0, count: 600) + values[600...], "zero of a prefix")
+            backend.zero(buffer.pointer, count: 600)
+            assertIdentical(buffer.array, [Float](repeating: 0, count: 600) + values[600...], "zero of a prefix")
+        }
     }
 
     func testAddAccumulates() {
         let backend = makeBackend()
-        let count = 1013
-        let a = randomFloats(count, in: -3...3, seed: 2), b = randomFloats(count, in: -3...3, seed: 3)
-        let destination = DeviceFloats(backend, a), source = DeviceFloats(backend, b)
-        backend.add(destination.pointer, source.pointer, count: count)
-        assertClose(destination.array, zip(a, b).map { Double($0.0) + Double($0.1) }, .elementwise, "add")
-        assertIdentical(source.array, b, "add must not modify its source")
+        withDeviceScope(backend) { scope in
+            let count = 1013
+            let a = randomFloats(count, in: -3...3, seed: 2), b = randomFloats(count, in: -3...3, seed: 3)
+            let destination = scope.floats(a), source = scope.floats(b)
+            backend.add(destination.pointer, source.pointer, count: count)
+            assertClose(destination.array, zip(a, b).map { Double($0.0) + Double($0.1) }, .elementwise, "add")
+            assertIdentical(source.array, b, "add must not modify its source")
+        }
     }
 
     func testScale() {
         let backend = makeBackend()
-        let count = 1013
-        let a = randomFloats(count, in: -3...3, seed: 4)
-        let factor: Float = -0.37
-        let buffer = DeviceFloats(backend, a)
-        backend.scale(buffer.pointer, by: factor, count: count)
-        assertClose(buffer.array, a.map { Double($0) * Double(factor) }, .elementwise, "scale")
+        withDeviceScope(backend) { scope in
+            let count = 1013
+            let a = randomFloats(count, in: -3...3, seed: 4)
+            let factor: Float = -0.37
+            let buffer = scope.floats(a)
+            backend.scale(buffer.pointer, by: factor, count: count)
+            assertClose(buffer.array, a.map { Double($0) * Double(factor) }, .elementwise, "scale")
+        }
     }
 
     /// Each square of a Float is exact in Double, so the Double reference is exact to 1e-16.
@@ -50,11 +56,13 @@ final class MemoryOpsTests: XCTestCase {
     /// the sum feeds the gradient-norm clip, where 1e-6 is invisible.
     func testSumOfSquaresIsNotAccumulatedInFloat() {
         let backend = makeBackend()
-        let count = 1_000_003
-        let values = randomFloats(count, in: -2...2, seed: 5)
-        let buffer = DeviceFloats(backend, values)
-        let expected = values.reduce(0.0) { $0 + Double($1) * Double($1) }
-        let got = backend.sumOfSquares(buffer.pointer, count: count)
-        XCTAssertEqual(got, expected, accuracy: 1e-6 * expected, "sumOfSquares over \(count) floats")
+        withDeviceScope(backend) { scope in
+            let count = 1_000_003
+            let values = randomFloats(count, in: -2...2, seed: 5)
+            let buffer = scope.floats(values)
+            let expected = values.reduce(0.0) { $0 + Double($1) * Double($1) }
+            let got = backend.sumOfSquares(buffer.pointer, count: count)
+            XCTAssertEqual(got, expected, accuracy: 1e-6 * expected, "sumOfSquares over \(count) floats")
+        }
     }
 }

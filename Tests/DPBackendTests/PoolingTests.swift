@@ -30,33 +30,37 @@ final class PoolingTests: XCTestCase {
 
     func testFirstTokenForwardAndBackward() {
         let backend = makeBackend()
-        let input = randomFloats(B * T * C, seed: 50), dOut = randomFloats(B * C, seed: 51)
-        let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
-        let out = DeviceFloats(backend, garbage(B * C)), dInput = DeviceFloats(backend, garbage(B * T * C))
+        withDeviceScope(backend) { scope in
+            let input = randomFloats(B * T * C, seed: 50), dOut = randomFloats(B * C, seed: 51)
+            let inputD = scope.floats(input), dOutD = scope.floats(dOut)
+            let out = scope.floats(garbage(B * C)), dInput = scope.floats(garbage(B * T * C))
 
-        backend.firstTokenForward(out: out.pointer, input: inputD.pointer, B: B, T: T, C: C)
-        let x = input.doubles, g = dOut.doubles
-        assertClose(out.array, firstTokenReference(x), .elementwise, "firstToken forward")
+            backend.firstTokenForward(out: out.pointer, input: inputD.pointer, B: B, T: T, C: C)
+            let x = input.doubles, g = dOut.doubles
+            assertClose(out.array, firstTokenReference(x), .elementwise, "firstToken forward")
 
-        backend.firstTokenBackward(dInput: dInput.pointer, dOut: dOutD.pointer, B: B, T: T, C: C)
-        let expected = centralDifferenceGradient(at: x) { dot(self.firstTokenReference($0), g) }
-        assertClose(dInput.array, expected, .gradient, "firstToken dInput (assigned over garbage, zeros included)")
+            backend.firstTokenBackward(dInput: dInput.pointer, dOut: dOutD.pointer, B: B, T: T, C: C)
+            let expected = centralDifferenceGradient(at: x) { dot(self.firstTokenReference($0), g) }
+            assertClose(dInput.array, expected, .gradient, "firstToken dInput (assigned over garbage, zeros included)")
+        }
     }
 
     func testMeanPoolForwardAndBackward() {
         let backend = makeBackend()
-        let input = randomFloats(B * T * C, seed: 52), dOut = randomFloats(B * C, seed: 53)
-        let inputD = DeviceFloats(backend, input), dOutD = DeviceFloats(backend, dOut)
-        let maskD = DeviceFloats(backend, mask)
-        let out = DeviceFloats(backend, garbage(B * C)), dInput = DeviceFloats(backend, garbage(B * T * C))
+        withDeviceScope(backend) { scope in
+            let input = randomFloats(B * T * C, seed: 52), dOut = randomFloats(B * C, seed: 53)
+            let inputD = scope.floats(input), dOutD = scope.floats(dOut)
+            let maskD = scope.floats(mask)
+            let out = scope.floats(garbage(B * C)), dInput = scope.floats(garbage(B * T * C))
 
-        backend.meanPoolForward(out: out.pointer, input: inputD.pointer, attentionMask: maskD.pointer, B: B, T: T, C: C)
-        let x = input.doubles, g = dOut.doubles
-        assertClose(out.array, meanPoolReference(x), .reduction, "meanPool forward")
+            backend.meanPoolForward(out: out.pointer, input: inputD.pointer, attentionMask: maskD.pointer, B: B, T: T, C: C)
+            let x = input.doubles, g = dOut.doubles
+            assertClose(out.array, meanPoolReference(x), .reduction, "meanPool forward")
 
-        backend.meanPoolBackward(dInput: dInput.pointer, dOut: dOutD.pointer, attentionMask: maskD.pointer,
-                                 B: B, T: T, C: C)
-        let expected = centralDifferenceGradient(at: x) { dot(self.meanPoolReference($0), g) }
-        assertClose(dInput.array, expected, .gradient, "meanPool dInput (assigned over garbage, padding included)")
+            backend.meanPoolBackward(dInput: dInput.pointer, dOut: dOutD.pointer, attentionMask: maskD.pointer,
+                                     B: B, T: T, C: C)
+            let expected = centralDifferenceGradient(at: x) { dot(self.meanPoolReference($0), g) }
+            assertClose(dInput.array, expected, .gradient, "meanPool dInput (assigned over garbage, padding included)")
+        }
     }
 }

@@ -9,10 +9,14 @@ import XCTest
 final class ThreadParityTests: XCTestCase {
     typealias Outputs = [(name: String, values: [Float])]
 
-    /// Runs `op` on one and on two threads and compares every output.
+    /// Runs `op` on one and on two threads, each with its own device scope, and compares every output.
     func checkParity(_ op: String, file: StaticString = #filePath, line: UInt = #line,
-                     _ run: (any Backend) -> Outputs) {
-        let one = run(CPUBackend(threads: 1)), two = run(CPUBackend(threads: 2))
+                     _ run: (any Backend, DeviceScope) -> Outputs) {
+        let results = [1, 2].map { threads in
+            let backend = CPUBackend(threads: threads)
+            return withDeviceScope(backend) { scope in run(backend, scope) }
+        }
+        let one = results[0], two = results[1]
         for (a, b) in zip(one, two) {
             assertClose(b.values, a.values.doubles, .threadParity, "\(op) \(a.name), 2 threads against 1", file: file, line: line)
         }
@@ -25,11 +29,11 @@ final class ThreadParityTests: XCTestCase {
         let typeIds = randomIndices(B * T, in: 0..<Int32(TV), seed: 101)
         let tables = [randomFloats(V * C, seed: 102), randomFloats(P * C, seed: 103), randomFloats(TV * C, seed: 104)]
         let dOut = randomFloats(B * T * C, seed: 105)
-        checkParity("embeddings") { backend in
-            let ids = [wordIds, positionIds, typeIds].map { DeviceIndices(backend, $0) }
-            let tablesD = tables.map { DeviceFloats(backend, $0) }
-            let dTables = tables.map { DeviceFloats(backend, count: $0.count) }
-            let out = DeviceFloats(backend, count: B * T * C), dOutD = DeviceFloats(backend, dOut)
+        checkParity("embeddings") { backend, scope in
+            let ids = [wordIds, positionIds, typeIds].map { scope.indices($0) }
+            let tablesD = tables.map { scope.floats($0) }
+            let dTables = tables.map { scope.floats(count: $0.count) }
+            let out = scope.floats(count: B * T * C), dOutD = scope.floats(dOut)
             backend.embeddingsForward(out: out.pointer, wordIds: ids[0].pointer, positionIds: ids[1].pointer,
                                       typeIds: ids[2].pointer, wordTable: tablesD[0].pointer,
                                       positionTable: tablesD[1].pointer, typeTable: tablesD[2].pointer, B: B, T: T, C: C)
@@ -45,11 +49,11 @@ final class ThreadParityTests: XCTestCase {
         let N = 131, C = 97, OC = 161
         let input = randomFloats(N * C, seed: 110), weight = randomFloats(OC * C, seed: 111)
         let bias = randomFloats(OC, seed: 112), dOut = randomFloats(N * OC, seed: 113)
-        checkParity("matmul") { backend in
-            let x = DeviceFloats(backend, input), w = DeviceFloats(backend, weight), b = DeviceFloats(backend, bias)
-            let g = DeviceFloats(backend, dOut), out = DeviceFloats(backend, count: N * OC)
-            let dInput = DeviceFloats(backend, count: N * C), dWeight = DeviceFloats(backend, count: OC * C)
-            let dBias = DeviceFloats(backend, count: OC)
+        checkParity("matmul") { backend, scope in
+            let x = scope.floats(input), w = scope.floats(weight), b = scope.floats(bias)
+            let g = scope.floats(dOut), out = scope.floats(count: N * OC)
+            let dInput = scope.floats(count: N * C), dWeight = scope.floats(count: OC * C)
+            let dBias = scope.floats(count: OC)
             backend.matmulForward(out: out.pointer, input: x.pointer, weight: w.pointer, bias: b.pointer, N: N, C: C, OC: OC)
             backend.matmulBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
                                    dOut: g.pointer, input: x.pointer, weight: w.pointer, N: N, C: C, OC: OC)
@@ -61,12 +65,12 @@ final class ThreadParityTests: XCTestCase {
         let N = 131, C = 97
         let input = randomFloats(N * C, in: -3...3, seed: 120), weight = randomFloats(C, seed: 121)
         let bias = randomFloats(C, seed: 122), dOut = randomFloats(N * C, seed: 123)
-        checkParity("layerNorm") { backend in
-            let x = DeviceFloats(backend, input), w = DeviceFloats(backend, weight), b = DeviceFloats(backend, bias)
-            let g = DeviceFloats(backend, dOut), out = DeviceFloats(backend, count: N * C)
-            let mean = DeviceFloats(backend, count: N), rstd = DeviceFloats(backend, count: N)
-            let dInput = DeviceFloats(backend, count: N * C), dWeight = DeviceFloats(backend, count: C)
-            let dBias = DeviceFloats(backend, count: C)
+        checkParity("layerNorm") { backend, scope in
+            let x = scope.floats(input), w = scope.floats(weight), b = scope.floats(bias)
+            let g = scope.floats(dOut), out = scope.floats(count: N * C)
+            let mean = scope.floats(count: N), rstd = scope.floats(count: N)
+            let dInput = scope.floats(count: N * C), dWeight = scope.floats(count: C)
+            let dBias = scope.floats(count: C)
             backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: x.pointer,
                                      weight: w.pointer, bias: b.pointer, N: N, C: C, epsilon: 1e-12)
             backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
@@ -80,16 +84,16 @@ final class ThreadParityTests: XCTestCase {
     func testActivations() {
         let count = 100_003
         let input = randomFloats(count, in: -5...5, seed: 130), dOut = randomFloats(count, seed: 131)
-        checkParity("activations") { backend in
-            let x = DeviceFloats(backend, input), g = DeviceFloats(backend, dOut)
+        checkParity("activations") { backend, scope in
+            let x = scope.floats(input), g = scope.floats(dOut)
             var outputs = Outputs()
             for form in GELUForm.allCases {
-                let out = DeviceFloats(backend, count: count), dInput = DeviceFloats(backend, count: count)
+                let out = scope.floats(count: count), dInput = scope.floats(count: count)
                 backend.geluForward(out: out.pointer, input: x.pointer, count: count, form: form)
                 backend.geluBackward(dInput: dInput.pointer, dOut: g.pointer, input: x.pointer, count: count, form: form)
                 outputs += [("gelu \(form) out", out.array), ("gelu \(form) dInput", dInput.array)]
             }
-            let out = DeviceFloats(backend, count: count), dInput = DeviceFloats(backend, count: count)
+            let out = scope.floats(count: count), dInput = scope.floats(count: count)
             backend.tanhForward(out: out.pointer, input: x.pointer, count: count)
             backend.tanhBackward(dInput: dInput.pointer, dOut: g.pointer, out: out.pointer, count: count)
             return outputs + [("tanh out", out.array), ("tanh dInput", dInput.array)]
@@ -102,13 +106,15 @@ final class ThreadParityTests: XCTestCase {
         let one = CPUBackend(threads: 1), two = CPUBackend(threads: 2)
         var results = [[Float]]()
         for backend in [one, two] as [any Backend] {
-            let indices = DeviceIndices(backend, [17, 2, 40])
-            let dropout = DropoutSite(probability: 0.1, seed: 3, step: 4, site: 5, exampleIndices: indices.pointer)
-            let x = DeviceFloats(backend, input), g = DeviceFloats(backend, dOut)
-            let out = DeviceFloats(backend, count: B * R), dInput = DeviceFloats(backend, count: B * R)
-            backend.dropoutForward(out: out.pointer, input: x.pointer, dropout: dropout, B: B, R: R)
-            backend.dropoutBackward(dInput: dInput.pointer, dOut: g.pointer, dropout: dropout, B: B, R: R)
-            results += [out.array, dInput.array]
+            results += withDeviceScope(backend) { scope in
+                let indices = scope.indices([17, 2, 40])
+                let dropout = DropoutSite(probability: 0.1, seed: 3, step: 4, site: 5, exampleIndices: indices.pointer)
+                let x = scope.floats(input), g = scope.floats(dOut)
+                let out = scope.floats(count: B * R), dInput = scope.floats(count: B * R)
+                backend.dropoutForward(out: out.pointer, input: x.pointer, dropout: dropout, B: B, R: R)
+                backend.dropoutBackward(dInput: dInput.pointer, dOut: g.pointer, dropout: dropout, B: B, R: R)
+                return [out.array, dInput.array]
+            }
         }
         assertIdentical(results[2], results[0], "dropout forward, 2 threads against 1")
         assertIdentical(results[3], results[1], "dropout backward, 2 threads against 1")
@@ -119,12 +125,12 @@ final class ThreadParityTests: XCTestCase {
         let qkv = randomFloats(s.qkvCount, in: -2...2, seed: 150), dOut = randomFloats(s.outCount, seed: 151)
         let lengths = [17, 9, 1]
         let mask = (0..<(s.B * s.T)).map { Float($0 % s.T < lengths[$0 / s.T] ? 1 : 0) }
-        checkParity("attention") { backend in
-            let indices = DeviceIndices(backend, [6, 0, 9])
+        checkParity("attention") { backend, scope in
+            let indices = scope.indices([6, 0, 9])
             let dropout = DropoutSite(probability: 0.1, seed: 3, step: 4, site: 5, exampleIndices: indices.pointer)
-            let x = DeviceFloats(backend, qkv), m = DeviceFloats(backend, mask), g = DeviceFloats(backend, dOut)
-            let out = DeviceFloats(backend, count: s.outCount), probabilities = DeviceFloats(backend, count: s.probabilityCount)
-            let dQKV = DeviceFloats(backend, count: s.qkvCount), scratch = DeviceFloats(backend, count: s.probabilityCount)
+            let x = scope.floats(qkv), m = scope.floats(mask), g = scope.floats(dOut)
+            let out = scope.floats(count: s.outCount), probabilities = scope.floats(count: s.probabilityCount)
+            let dQKV = scope.floats(count: s.qkvCount), scratch = scope.floats(count: s.probabilityCount)
             backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: x.pointer,
                                      attentionMask: m.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
             backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: g.pointer, qkv: x.pointer,
@@ -139,10 +145,10 @@ final class ThreadParityTests: XCTestCase {
         let input = randomFloats(B * T * C, seed: 160), dOut = randomFloats(B * C, seed: 161)
         let lengths = [33, 1, 20, 7, 32]
         let mask = (0..<(B * T)).map { Float($0 % T < lengths[$0 / T] ? 1 : 0) }
-        checkParity("pooling") { backend in
-            let x = DeviceFloats(backend, input), m = DeviceFloats(backend, mask), g = DeviceFloats(backend, dOut)
-            let first = DeviceFloats(backend, count: B * C), mean = DeviceFloats(backend, count: B * C)
-            let dFirst = DeviceFloats(backend, count: B * T * C), dMean = DeviceFloats(backend, count: B * T * C)
+        checkParity("pooling") { backend, scope in
+            let x = scope.floats(input), m = scope.floats(mask), g = scope.floats(dOut)
+            let first = scope.floats(count: B * C), mean = scope.floats(count: B * C)
+            let dFirst = scope.floats(count: B * T * C), dMean = scope.floats(count: B * T * C)
             backend.firstTokenForward(out: first.pointer, input: x.pointer, B: B, T: T, C: C)
             backend.firstTokenBackward(dInput: dFirst.pointer, dOut: g.pointer, B: B, T: T, C: C)
             backend.meanPoolForward(out: mean.pointer, input: x.pointer, attentionMask: m.pointer, B: B, T: T, C: C)
@@ -156,11 +162,11 @@ final class ThreadParityTests: XCTestCase {
         let B = 37, K = 5
         let predictions = randomFloats(B, seed: 170), targets = randomFloats(B, seed: 171)
         let logits = randomFloats(B * K, in: -5...5, seed: 172), labels = randomIndices(B, in: 0..<Int32(K), seed: 173)
-        checkParity("losses") { backend in
-            let p = DeviceFloats(backend, predictions), y = DeviceFloats(backend, targets)
-            let z = DeviceFloats(backend, logits), l = DeviceIndices(backend, labels)
-            let mse = DeviceFloats(backend, count: B), dPredictions = DeviceFloats(backend, count: B)
-            let ce = DeviceFloats(backend, count: B), dLogits = DeviceFloats(backend, count: B * K)
+        checkParity("losses") { backend, scope in
+            let p = scope.floats(predictions), y = scope.floats(targets)
+            let z = scope.floats(logits), l = scope.indices(labels)
+            let mse = scope.floats(count: B), dPredictions = scope.floats(count: B)
+            let ce = scope.floats(count: B), dLogits = scope.floats(count: B * K)
             backend.mseLoss(losses: mse.pointer, dPredictions: dPredictions.pointer, predictions: p.pointer,
                             targets: y.pointer, B: B, gradScale: 0.25)
             backend.crossEntropyLoss(losses: ce.pointer, dLogits: dLogits.pointer, logits: z.pointer,
@@ -176,18 +182,20 @@ final class ThreadParityTests: XCTestCase {
         let one = CPUBackend(threads: 1), two = CPUBackend(threads: 2)
         let squares = randomFloats(1_000_003, seed: 182)
         let sums = [one, two].map { backend in
-            let buffer = DeviceFloats(backend, squares)
-            return backend.sumOfSquares(buffer.pointer, count: buffer.count)
+            withDeviceScope(backend) { scope in
+                let buffer = scope.floats(squares)
+                return backend.sumOfSquares(buffer.pointer, count: buffer.count)
+            }
         }
         XCTAssertEqual(sums[1], sums[0], accuracy: 1e-12 * sums[0], "sumOfSquares, 2 threads against 1")
-        checkParity("vector ops and adamW") { backend in
-            let x = DeviceFloats(backend, a), y = DeviceFloats(backend, b)
+        checkParity("vector ops and adamW") { backend, scope in
+            let x = scope.floats(a), y = scope.floats(b)
             backend.add(x.pointer, y.pointer, count: count)
             backend.scale(x.pointer, by: 0.3, count: count)
-            let m = DeviceFloats(backend, count: count), v = DeviceFloats(backend, count: count)
+            let m = scope.floats(count: count), v = scope.floats(count: count)
             let hyperparameters = AdamWHyperparameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-6,
                                                        weightDecay: 0.01, biasCorrection1: 0.1, biasCorrection2: 0.001)
-            let parameters = DeviceFloats(backend, b)
+            let parameters = scope.floats(b)
             backend.adamW(parameters: parameters.pointer, gradients: x.pointer, m: m.pointer, v: v.pointer,
                           count: count, hyperparameters: hyperparameters)
             return [("add then scale", x.array), ("adamW parameters", parameters.array), ("adamW m", m.array),

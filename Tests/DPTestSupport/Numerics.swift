@@ -1,6 +1,6 @@
 // Numeric helpers shared by the test targets: seeded random arrays, error measures with
-// documented tolerances, central finite differences in Double, and owning wrappers that move
-// Swift arrays in and out of a backend's memory so that an op can be run from plain arrays.
+// documented tolerances, central finite differences in Double, and a device scope that moves
+// Swift arrays in and out of a backend's memory, so that an op can be run from plain arrays.
 //
 // Nothing here imports XCTest: the helpers return a description of the first mismatch (or nil)
 // and the test decides how to report it.
@@ -152,64 +152,127 @@ public func dot(_ a: [Double], _ b: [Double]) -> Double {
 
 // MARK: - Running ops from Swift arrays
 
-/// Floats in a backend's memory, owned: freed when the wrapper goes away.
-public final class DeviceFloats {
+/// Runs `body` with a scope that owns every buffer allocated through it, and frees them all when
+/// `body` returns (or throws). The explicit end is the point: a buffer that freed itself in a
+/// deinit could be freed as soon as its `.pointer` had been read, while the backend call that
+/// uses the pointer is still running, since an optimised build may end an object's lifetime
+/// after its last use. Here the lifetime is the closure's, whatever the optimiser does.
+///
+///     withDeviceScope(backend) { scope in
+///         let x = scope.floats(input), out = scope.floats(count: n)
+///         backend.tanhForward(out: out.pointer, input: x.pointer, count: n)
+///         return out.array
+///     }
+///
+/// A handle used after its scope has ended traps instead of reading freed memory.
+public func withDeviceScope<Result>(_ backend: any Backend,
+                                    _ body: (DeviceScope) throws -> Result) rethrows -> Result {
+    let scope = DeviceScope(backend)
+    defer { scope.end() }
+    return try body(scope)
+}
+
+/// The owner of a set of buffers in one backend's memory; see `withDeviceScope`. It can only be
+/// made there, so every buffer has an explicit end.
+public final class DeviceScope {
     public let backend: any Backend
-    public let count: Int
-    public let pointer: UnsafeMutablePointer<Float>
+    private var floatBuffers: [UnsafeMutablePointer<Float>] = []
+    private var indexBuffers: [UnsafeMutablePointer<Int32>] = []
+    public private(set) var isOpen = true
+
+    fileprivate init(_ backend: any Backend) { self.backend = backend }
 
     /// `count` zeroed floats.
-    public init(_ backend: any Backend, count: Int) {
-        self.backend = backend
-        self.count = count
-        pointer = backend.allocate(count: max(count, 1))
+    public func floats(count: Int) -> DeviceFloats {
+        precondition(isOpen, "allocation in a device scope that has ended")
+        let pointer = backend.allocate(count: max(count, 1))
+        floatBuffers.append(pointer)
+        return DeviceFloats(scope: self, pointer: pointer, count: count)
     }
 
     /// A copy of `values`.
-    public convenience init(_ backend: any Backend, _ values: [Float]) {
-        self.init(backend, count: values.count)
-        upload(values)
+    public func floats(_ values: [Float]) -> DeviceFloats {
+        let buffer = floats(count: values.count)
+        buffer.upload(values)
+        return buffer
     }
 
     /// `count` copies of `value`, e.g. garbage that an op must overwrite.
-    public convenience init(_ backend: any Backend, repeating value: Float, count: Int) {
-        self.init(backend, [Float](repeating: value, count: count))
+    public func floats(repeating value: Float, count: Int) -> DeviceFloats {
+        floats([Float](repeating: value, count: count))
     }
 
-    public func upload(_ values: [Float]) {
-        precondition(values.count == count, "upload of \(values.count) floats into \(count)")
-        values.withUnsafeBufferPointer { backend.upload(pointer, from: $0.baseAddress!, count: count) }
-    }
-
-    /// A host copy of the current contents.
-    public var array: [Float] {
-        var host = [Float](repeating: 0, count: count)
-        host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: pointer, count: count) }
-        return host
-    }
-
-    deinit { backend.deallocate(pointer) }
-}
-
-/// Int32 indices in a backend's memory, owned. The protocol has no download for indices, so
-/// the host values are kept alongside.
-public final class DeviceIndices {
-    public let backend: any Backend
-    public let values: [Int32]
-    public let pointer: UnsafeMutablePointer<Int32>
-
-    public init(_ backend: any Backend, _ values: [Int32]) {
-        self.backend = backend
-        self.values = values
-        pointer = backend.allocateIndices(count: max(values.count, 1))
+    /// A copy of `values`, as Int32 indices.
+    public func indices(_ values: [Int32]) -> DeviceIndices {
+        precondition(isOpen, "allocation in a device scope that has ended")
+        let pointer = backend.allocateIndices(count: max(values.count, 1))
+        indexBuffers.append(pointer)
         if !values.isEmpty {
             values.withUnsafeBufferPointer {
                 backend.uploadIndices(pointer, from: $0.baseAddress!, count: values.count)
             }
         }
+        return DeviceIndices(scope: self, pointer: pointer, values: values)
     }
 
-    deinit { backend.deallocateIndices(pointer) }
+    /// Frees every buffer; called once, by `withDeviceScope`, after its body has returned.
+    fileprivate func end() {
+        precondition(isOpen, "device scope ended twice")
+        isOpen = false
+        for buffer in floatBuffers { backend.deallocate(buffer) }
+        for buffer in indexBuffers { backend.deallocateIndices(buffer) }
+        floatBuffers = []
+        indexBuffers = []
+    }
+}
+
+/// Floats in a backend's memory, owned by a `DeviceScope`: a handle, valid until the scope ends.
+public struct DeviceFloats {
+    private let scope: DeviceScope
+    private let storage: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    fileprivate init(scope: DeviceScope, pointer: UnsafeMutablePointer<Float>, count: Int) {
+        self.scope = scope
+        self.storage = pointer
+        self.count = count
+    }
+
+    public var pointer: UnsafeMutablePointer<Float> {
+        precondition(scope.isOpen, "device floats used after their scope ended")
+        return storage
+    }
+
+    public func upload(_ values: [Float]) {
+        precondition(values.count == count, "upload of \(values.count) floats into \(count)")
+        values.withUnsafeBufferPointer { scope.backend.upload(pointer, from: $0.baseAddress!, count: count) }
+    }
+
+    /// A host copy of the current contents.
+    public var array: [Float] {
+        var host = [Float](repeating: 0, count: count)
+        host.withUnsafeMutableBufferPointer { scope.backend.download($0.baseAddress!, from: pointer, count: count) }
+        return host
+    }
+}
+
+/// Int32 indices in a backend's memory, owned by a `DeviceScope`. The protocol has no download
+/// for indices, so the host values are kept alongside.
+public struct DeviceIndices {
+    private let scope: DeviceScope
+    private let storage: UnsafeMutablePointer<Int32>
+    public let values: [Int32]
+
+    fileprivate init(scope: DeviceScope, pointer: UnsafeMutablePointer<Int32>, values: [Int32]) {
+        self.scope = scope
+        self.storage = pointer
+        self.values = values
+    }
+
+    public var pointer: UnsafeMutablePointer<Int32> {
+        precondition(scope.isOpen, "device indices used after their scope ended")
+        return storage
+    }
 }
 
 /// A value that is not a plausible result of any op, for buffers that an op must fully assign.
