@@ -7,7 +7,8 @@
 #    stage 4 builds the release binary);
 # 2. the MiniLM golden tensors, generated now by PyTorch (scripts/golden.py) into
 #    artifacts/golden/minilm;
-# 3. swift test, with DPTRAIN_MINILM_GOLDEN, DPTRAIN_PYTHON, DPTRAIN_REPO and Open MPI's
+# 3. swift test -c release (optimised, so the real-model golden test is quick, and the build is
+#    shared with stage 4), with DPTRAIN_MINILM_GOLDEN, DPTRAIN_PYTHON, DPTRAIN_REPO and Open MPI's
 #    run-as-root switches in the environment;
 # 4. an end-to-end smoke of the CLI: `dp-train bench` for 2 steps on MiniLM, whose JSON line
 #    must carry median_step_s, tokens_per_s, flops_per_step and peak_rss_mb.
@@ -77,7 +78,7 @@ stage() {
 }
 
 stage "golden tensors (scripts/golden.py --case minilm)" generate_golden
-stage "swift test" swift test
+stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 
 if [ "${#failures[@]}" -ne 0 ]; then
