@@ -3,8 +3,7 @@
 #
 #   bash scripts/test.sh
 #
-# 1. scripts/setup.sh --no-build: packages, Python, the MiniLM model (the tests build in debug;
-#    stage 4 builds the release binary);
+# 1. scripts/setup.sh --no-build: packages, Python, the MiniLM model;
 # 2. the MiniLM golden tensors, generated now by PyTorch (scripts/golden.py) into
 #    artifacts/golden/minilm;
 # 3. swift test -c release (optimised, so the real-model golden test is quick, and the build is
