@@ -71,16 +71,14 @@ extension CPUBackend {
     }
 
     /// Runs `body(b, h, scratch)` for every (example, head) pair, the pairs split across the
-    /// rank's threads. Each product is small, so one whole head per thread with a
-    /// single-threaded sgemm beats splitting every product across the OpenBLAS pool.
+    /// rank's threads. Each product is small, so one whole head per thread beats splitting
+    /// every product.
     private func forEachHead(B: Int, NH: Int, scratchCount: Int,
                              _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let pairs = B * NH
         let workers = min(threads, pairs)
         let scratch = allocate(count: scratchCount * workers)
         defer { deallocate(scratch) }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threads)) }
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) {
                 body(pair / NH, pair % NH, scratch + worker * scratchCount)

@@ -1,19 +1,21 @@
 // The CPU reference backend: OpenBLAS for the matrix products, plain loops for everything else.
 // It is the readable definition that every other backend is judged against; speed comes from
-// handing the large products to sgemm and splitting row-wise loops across the rank's threads.
+// handing the large products to sgemm and splitting every op, products included, across the
+// rank's threads in blocks of rows. OpenBLAS itself always runs single-threaded here (see
+// Matmul.swift for why).
 
 import COpenBLAS
 import Dispatch
 
 public final class CPUBackend: Backend {
     public let name = "cpu"
-    /// Threads for this rank: OpenBLAS's pool and the row-parallel loops.
+    /// Threads for this rank, each taking a block of rows of every op.
     public let threads: Int
 
     public init(threads: Int) {
         precondition(threads >= 1, "a backend needs at least one thread")
         self.threads = threads
-        openblas_set_num_threads(Int32(threads))
+        openblas_set_num_threads(1)
     }
 
     /// Runs `body` over `0..<count` in at most `threads` contiguous chunks. Small loops stay on

@@ -1,19 +1,28 @@
-// Linear layers, y = x W^T + b with PyTorch's (out, in) weight layout, as three sgemm calls.
+// Linear layers, y = x W^T + b with PyTorch's (out, in) weight layout, as sgemm calls.
+// The rank's threads each run a single-threaded sgemm on their own block of rows, rather than
+// handing OpenBLAS its own pool: OpenBLAS's idle workers spin after every call, and on a
+// two-core rank they would steal the core from the loops that run between the products.
 
 import COpenBLAS
 
 extension CPUBackend {
+    /// Rows per thread below which splitting a product costs more than it saves.
+    private static let minimumRowsPerChunk = 64
+
     public func matmulForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               N: Int, C: Int, OC: Int) {
-        var beta: Float = 0
-        if let bias {
-            // Seeding the output with the bias lets sgemm add the product in the same pass.
-            for row in 0..<N { (out + row * OC).update(from: bias, count: OC) }
-            beta = 1
+        parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
+            var beta: Float = 0
+            if let bias {
+                // Seeding the output with the bias lets sgemm add the product in the same pass.
+                for row in rows { (out + row * OC).update(from: bias, count: OC) }
+                beta = 1
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows.count), blasint(OC), blasint(C),
+                        1, input + rows.lowerBound * C, blasint(C), weight, blasint(C),
+                        beta, out + rows.lowerBound * OC, blasint(OC))
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(N), blasint(OC), blasint(C),
-                    1, input, blasint(C), weight, blasint(C), beta, out, blasint(OC))
     }
 
     public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
@@ -21,15 +30,22 @@ extension CPUBackend {
                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                N: Int, C: Int, OC: Int) {
         if let dInput {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(N), blasint(C), blasint(OC),
-                        1, dOut, blasint(OC), weight, blasint(C), 0, dInput, blasint(C))
+            parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows.count), blasint(C), blasint(OC),
+                            1, dOut + rows.lowerBound * OC, blasint(OC), weight, blasint(C),
+                            0, dInput + rows.lowerBound * C, blasint(C))
+            }
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(OC), blasint(C), blasint(N),
-                    1, dOut, blasint(OC), input, blasint(C), 1, dWeight, blasint(C))
-        if let dBias {
-            for row in 0..<N {
-                let dOutRow = dOut + row * OC
-                for o in 0..<OC { dBias[o] += dOutRow[o] }
+        // dW and dB sum over all N rows, so threads split the output channels instead.
+        parallelRanges(OC, minimumPerChunk: Self.minimumRowsPerChunk) { channels in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(channels.count), blasint(C), blasint(N),
+                        1, dOut + channels.lowerBound, blasint(OC), input, blasint(C),
+                        1, dWeight + channels.lowerBound * C, blasint(C))
+            if let dBias {
+                for row in 0..<N {
+                    let dOutRow = dOut + row * OC
+                    for o in channels { dBias[o] += dOutRow[o] }
+                }
             }
         }
     }
