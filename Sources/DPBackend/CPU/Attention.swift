@@ -91,20 +91,33 @@ extension CPUBackend {
     private func maskedSoftmax(_ scores: UnsafeMutablePointer<Float>, keyMask: UnsafePointer<Float>, T: Int) {
         for row in 0..<T {
             let s = scores + row * T
-            var maximum = -Float.infinity
-            for key in 0..<T where keyMask[key] != 0 { maximum = max(maximum, s[key]) }
-            var sums = Float8()
+            var maxima = Float8(repeating: -.infinity)
             var key = 0
+            while key < T {
+                let lanes = min(8, T - key)
+                var candidate = load(s, key, lanes)
+                candidate.replace(with: -.infinity, where: load(keyMask, key, lanes) .== 0)
+                maxima.replace(with: candidate, where: candidate .> maxima)
+                key += 8
+            }
+            let maximum = maxima.max()
+            var sums = Float8()
+            key = 0
             while key < T {
                 let lanes = min(8, T - key)
                 let e = exp8(load(s, key, lanes) - maximum) * load(keyMask, key, lanes)
                 store(e, s, key, lanes)
-                sums += lanes == 8 ? e : e.replacing(with: 0, where: laneIndices .>= Int32(lanes))
+                sums += e // padded lanes carry a zero mask
                 key += 8
             }
             let sum = sums.sum()
             let inverse = sum > 0 ? 1 / sum : 0
-            for key in 0..<T { s[key] *= inverse }
+            key = 0
+            while key < T {
+                let lanes = min(8, T - key)
+                store(load(s, key, lanes) * inverse, s, key, lanes)
+                key += 8
+            }
         }
     }
 
@@ -133,10 +146,7 @@ extension CPUBackend {
                                        _ mask: DropoutMask, exampleKey: UInt64, head: Int, T: Int) {
         for query in 0..<T {
             let base = (UInt64(head) << 42) | (UInt64(query) << 21)
-            for key in 0..<T {
-                out[query * T + key] = input[query * T + key]
-                    * mask.factor(exampleKey: exampleKey, position: base | UInt64(key))
-            }
+            mask.apply(out + query * T, input + query * T, range: 0..<T, base: base, exampleKey: exampleKey)
         }
     }
 }

@@ -28,12 +28,22 @@ struct DropoutMask {
         splitMix(seedKey ^ UInt64(UInt32(bitPattern: exampleIndex)))
     }
 
-    /// The multiplier (0 or 1/(1-p)) for the element at `position` of an example.
+    /// out[i] = input[i] * (0 or 1/(1-p)) for i in `range`, element i sitting at position
+    /// `base + i` of its example. One hash serves the four positions that share `position >> 2`.
     @inline(__always)
-    func factor(exampleKey: UInt64, position: UInt64) -> Float {
-        let bits = splitMix(exampleKey &+ (position >> 2) &* 0xD1B5_4A32_D192_ED03)
-        let lane = (bits >> ((position & 3) << 4)) & 0xFFFF
-        return lane >= threshold ? scale : 0
+    func apply(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, range: Range<Int>,
+               base: UInt64, exampleKey: UInt64) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let first = base &+ UInt64(i)
+            let bits = splitMix(exampleKey &+ (first >> 2) &* 0xD1B5_4A32_D192_ED03)
+            let end = min(range.upperBound, i + 4 - Int(first & 3))
+            while i < end {
+                let lane = (bits >> (((base &+ UInt64(i)) & 3) << 4)) & 0xFFFF
+                out[i] = lane >= threshold ? input[i] * scale : 0
+                i += 1
+            }
+        }
     }
 }
 
@@ -60,7 +70,7 @@ extension CPUBackend {
             let key = mask.exampleKey(dropout.exampleIndices[b])
             let x = input + b * R, y = out + b * R
             parallelRanges(R) { range in
-                for i in range { y[i] = x[i] * mask.factor(exampleKey: key, position: UInt64(i)) }
+                mask.apply(y, x, range: range, base: 0, exampleKey: key)
             }
         }
     }
