@@ -6,40 +6,25 @@
 // and the test decides how to report it.
 
 import DPBackend
+import DPTensor
 
 // MARK: - Seeded randomness
 
-/// SplitMix64: small, fast and reproducible on every platform, unlike the system generator.
-/// Private, so that it never collides with the models' own generator.
-private struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// `count` floats drawn uniformly from `range`, reproducible from `seed`.
 public func randomFloats(_ count: Int, in range: ClosedRange<Float> = -1...1, seed: UInt64) -> [Float] {
-    var generator = SplitMix64(seed: seed)
+    var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in Float.random(in: range, using: &generator) }
 }
 
 /// `count` doubles drawn uniformly from `range`, reproducible from `seed`.
 public func randomDoubles(_ count: Int, in range: ClosedRange<Double> = -1...1, seed: UInt64) -> [Double] {
-    var generator = SplitMix64(seed: seed)
+    var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in Double.random(in: range, using: &generator) }
 }
 
 /// `count` indices drawn uniformly from `range`, reproducible from `seed`.
 public func randomIndices(_ count: Int, in range: Range<Int32>, seed: UInt64) -> [Int32] {
-    var generator = SplitMix64(seed: seed)
+    var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in Int32.random(in: range, using: &generator) }
 }
 
