@@ -142,9 +142,12 @@ public protocol Backend: AnyObject {
 
     // MARK: Activations
 
-    func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm)
+    /// out = GELU(input), in place if out == input. With `slope`, also keeps GELU'(input), so that
+    /// backward is one multiply instead of a second pass through erf and exp.
+    func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
+                     input: UnsafePointer<Float>, count: Int, form: GELUForm)
     func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                      input: UnsafePointer<Float>, count: Int, form: GELUForm)
+                      slope: UnsafePointer<Float>, count: Int)
     func tanhForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int)
     /// Uses the forward output: d tanh(x) = 1 - tanh(x)^2.
     func tanhBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,

@@ -31,7 +31,7 @@ struct BlockActivations {
     let mean1: UnsafeMutablePointer<Float>          // (N)
     let rstd1: UnsafeMutablePointer<Float>          // (N)
     let hidden1: UnsafeMutablePointer<Float>        // (N, C), attention LayerNorm output
-    let intermediate: UnsafeMutablePointer<Float>   // (N, I), before GELU
+    let geluSlope: UnsafeMutablePointer<Float>      // (N, I), GELU' at the intermediate dense output
     let activated: UnsafeMutablePointer<Float>      // (N, I), after GELU
     let residual2: UnsafeMutablePointer<Float>      // (N, C), input of the output LayerNorm
     let mean2: UnsafeMutablePointer<Float>          // (N)
@@ -120,7 +120,7 @@ final class ActivationStore {
             BlockActivations(qkv: arena.take(N * 3 * C), probabilities: arena.take(B * NH * T * T),
                              context: arena.take(N * C), residual1: arena.take(N * C),
                              mean1: arena.take(N), rstd1: arena.take(N), hidden1: arena.take(N * C),
-                             intermediate: arena.take(N * I), activated: arena.take(N * I),
+                             geluSlope: arena.take(N * I), activated: arena.take(N * I),
                              residual2: arena.take(N * C), mean2: arena.take(N), rstd2: arena.take(N))
         }
         features = arena.take(B * C)

@@ -154,9 +154,10 @@ public final class EncoderModel {
                                  weight: parameter(w.attentionNormWeight), bias: parameter(w.attentionNormBias),
                                  N: N, C: C, epsilon: l.config.layerNormEps)
 
-        backend.matmulForward(out: a.intermediate, input: a.hidden1, weight: parameter(w.intermediateWeight),
+        backend.matmulForward(out: a.activated, input: a.hidden1, weight: parameter(w.intermediateWeight),
                               bias: parameter(w.intermediateBias), N: N, C: C, OC: I)
-        backend.geluForward(out: a.activated, input: a.intermediate, count: N * I, form: l.config.hiddenAct)
+        backend.geluForward(out: a.activated, slope: a.geluSlope, input: a.activated, count: N * I,
+                            form: l.config.hiddenAct)
         backend.matmulForward(out: a.residual2, input: a.activated, weight: parameter(w.outputWeight),
                               bias: parameter(w.outputBias), N: N, C: I, OC: C)
         backend.dropoutForward(out: a.residual2, input: a.residual2,
@@ -272,8 +273,7 @@ public final class EncoderModel {
         backend.matmulBackward(dInput: s.dIntermediate, dWeight: gradient(w.outputWeight), dBias: gradient(w.outputBias),
                                dOut: s.dTemporary, input: a.activated, weight: parameter(w.outputWeight),
                                N: N, C: I, OC: C)
-        backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, input: a.intermediate, count: N * I,
-                             form: l.config.hiddenAct)
+        backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, slope: a.geluSlope, count: N * I)
         backend.matmulBackward(dInput: s.dTemporary, dWeight: gradient(w.intermediateWeight),
                                dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: a.hidden1,
                                weight: parameter(w.intermediateWeight), N: N, C: C, OC: I)

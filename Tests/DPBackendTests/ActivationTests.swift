@@ -30,13 +30,16 @@ final class ActivationTests: XCTestCase {
                 let input = makeInput(seed: 40), dOut = randomFloats(count, seed: 41)
                 let inputD = scope.floats(input), dOutD = scope.floats(dOut)
                 let out = scope.floats(garbage(count)), dInput = scope.floats(garbage(count))
+                let slope = scope.floats(garbage(count)), inPlace = scope.floats(input)
 
-                backend.geluForward(out: out.pointer, input: inputD.pointer, count: count, form: form)
+                backend.geluForward(out: out.pointer, slope: slope.pointer, input: inputD.pointer, count: count,
+                                    form: form)
                 let x = input.doubles, g = dOut.doubles
                 assertClose(out.array, x.map { Self.gelu($0, form: form) }, .elementwise, "gelu \(form) forward")
+                backend.geluForward(out: inPlace.pointer, slope: nil, input: inPlace.pointer, count: count, form: form)
+                XCTAssertNil(exactMismatch(inPlace.array, out.array), "gelu \(form) in place, without the slope")
 
-                backend.geluBackward(dInput: dInput.pointer, dOut: dOutD.pointer, input: inputD.pointer,
-                                     count: count, form: form)
+                backend.geluBackward(dInput: dInput.pointer, dOut: dOutD.pointer, slope: slope.pointer, count: count)
                 let expected = centralDifferenceGradient(at: x) { dot($0.map { Self.gelu($0, form: form) }, g) }
                 assertClose(dInput.array, expected, .gradient, "gelu \(form) dInput (assigned over garbage)")
             }

@@ -89,8 +89,9 @@ final class ThreadParityTests: XCTestCase {
             var outputs = Outputs()
             for form in GELUForm.allCases {
                 let out = scope.floats(count: count), dInput = scope.floats(count: count)
-                backend.geluForward(out: out.pointer, input: x.pointer, count: count, form: form)
-                backend.geluBackward(dInput: dInput.pointer, dOut: g.pointer, input: x.pointer, count: count, form: form)
+                let slope = scope.floats(count: count)
+                backend.geluForward(out: out.pointer, slope: slope.pointer, input: x.pointer, count: count, form: form)
+                backend.geluBackward(dInput: dInput.pointer, dOut: g.pointer, slope: slope.pointer, count: count)
                 outputs += [("gelu \(form) out", out.array), ("gelu \(form) dInput", dInput.array)]
             }
             let out = scope.floats(count: count), dInput = scope.floats(count: count)

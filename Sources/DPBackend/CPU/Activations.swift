@@ -15,12 +15,6 @@ private func normalCDF8(_ x: Float8) -> Float8 {
     return halfTail.replacing(with: 1 - halfTail, where: x .>= 0)
 }
 
-/// d/dx x * Phi(x) = Phi(x) + x * phi(x).
-@inline(__always)
-private func geluErfSlope8(_ x: Float8) -> Float8 {
-    normalCDF8(x) + x * exp8(-0.5 * x * x) * inverseSqrt2Pi
-}
-
 /// tanh(u) = 1 - 2 / (e^{2u} + 1), exact at both saturations.
 @inline(__always)
 private func tanh8(_ u: Float8) -> Float8 {
@@ -52,19 +46,26 @@ extension CPUBackend {
         }
     }
 
-    public func geluForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+    public func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
+                            input: UnsafePointer<Float>, count: Int, form: GELUForm) {
         map8(count: count) { i, lanes in
             let x = load(input, i, lanes)
-            store(form == .erf ? x * normalCDF8(x) : geluTanh8(x), out, i, lanes)
+            switch form {
+            case .erf:
+                let cdf = normalCDF8(x)
+                if let slope { store(cdf + x * exp8(-0.5 * x * x) * inverseSqrt2Pi, slope, i, lanes) }
+                store(x * cdf, out, i, lanes)
+            case .tanh:
+                if let slope { store(geluTanhSlope8(x), slope, i, lanes) }
+                store(geluTanh8(x), out, i, lanes)
+            }
         }
     }
 
     public func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                             input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+                             slope: UnsafePointer<Float>, count: Int) {
         map8(count: count) { i, lanes in
-            let x = load(input, i, lanes)
-            let slope = form == .erf ? geluErfSlope8(x) : geluTanhSlope8(x)
-            store(load(dOut, i, lanes) * slope, dInput, i, lanes)
+            store(load(dOut, i, lanes) * load(slope, i, lanes), dInput, i, lanes)
         }
     }
 
