@@ -107,15 +107,6 @@ public struct EncoderLayout: Sendable {
                 blocks.append(Self.appendBlock(&table, .bert, prefix: "encoder.layer.\(layer).", layer: layer, C: C, I: I))
                 schedule.append(layer)
             }
-            poolerDense = switch head.pooling {
-            case .pooler:
-                (table.append("pooler.dense.weight", [C, C], decays: true, layer: nil),
-                 table.append("pooler.dense.bias", [C], decays: false, layer: nil))
-            case .robertaHead:
-                (table.append("classifier.dense.weight", [C, C], decays: true, layer: nil),
-                 table.append("classifier.dense.bias", [C], decays: false, layer: nil))
-            case .firstToken, .mean: nil
-            }
         case .albert:
             embeddingProjection = (
                 table.append("encoder.embedding_hidden_mapping_in.weight", [C, E], decays: true, layer: nil),
@@ -133,15 +124,16 @@ public struct EncoderLayout: Sendable {
                 let group = layer / layersPerGroup
                 for inner in 0..<config.innerGroupNum { schedule.append(group * config.innerGroupNum + inner) }
             }
-            poolerDense = switch head.pooling {
-            case .pooler:
-                (table.append("pooler.weight", [C, C], decays: true, layer: nil),
-                 table.append("pooler.bias", [C], decays: false, layer: nil))
-            case .robertaHead:
-                (table.append("classifier.dense.weight", [C, C], decays: true, layer: nil),
-                 table.append("classifier.dense.bias", [C], decays: false, layer: nil))
-            case .firstToken, .mean: nil
-            }
+        }
+        // BertPooler wraps its Linear as `pooler.dense`; AlbertPooler is the Linear itself.
+        let denseName: String? = switch head.pooling {
+        case .pooler: config.modelType == .albert ? "pooler" : "pooler.dense"
+        case .robertaHead: "classifier.dense"
+        case .firstToken, .mean: nil
+        }
+        poolerDense = denseName.map { name in
+            (table.append(name + ".weight", [C, C], decays: true, layer: nil),
+             table.append(name + ".bias", [C], decays: false, layer: nil))
         }
         let classifierName = head.pooling == .robertaHead ? "classifier.out_proj" : "classifier"
         classifier = (table.append("\(classifierName).weight", [K, C], decays: true, layer: nil),
