@@ -10,8 +10,10 @@
 #    shared with stage 4), with DPTRAIN_MINILM_GOLDEN, DPTRAIN_PYTHON, DPTRAIN_REPO and Open MPI's
 #    run-as-root switches in the environment;
 # 4. an end-to-end smoke of the CLI: `dp-train bench` for 2 steps on MiniLM, whose JSON line
-#    must carry median_step_s, tokens_per_s, flops_per_step and peak_rss_mb.
-# A failed set-up stops here. Stages 2-4 all run even when one fails, so that one CI run shows
+#    must carry median_step_s, tokens_per_s, flops_per_step and peak_rss_mb;
+# 5. bad input through the CLI (a truncated safetensors file, a pickle-only folder, an unknown
+#    model_type, a bad option): a non-zero exit and one line naming the file or option.
+# A failed set-up stops here. Stages 2-5 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,6 +62,44 @@ print("smoke: dp-train bench JSON ok")
 '
 }
 
+# Bad input through the real CLI: each case must exit non-zero with one line on stderr that
+# names the file (and the tensor or key where there is one), and never crash.
+bad_input() {
+    local work bin=.build/release/dp-train status=0
+    work=$(mktemp -d)
+    mkdir -p "$work/truncated" "$work/pickle" "$work/unknown-type"
+    cp "$model_dir/config.json" "$work/truncated/"
+    head -c 100000 "$model_dir/model.safetensors" > "$work/truncated/model.safetensors"
+    cp "$model_dir/config.json" "$work/pickle/"
+    printf 'not really a pickle' > "$work/pickle/pytorch_model.bin"
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["model_type"]="gpt2"; json.dump(c, open(sys.argv[2], "w"))' \
+        "$model_dir/config.json" "$work/unknown-type/config.json"
+    cp "$model_dir/model.safetensors" "$work/unknown-type/"
+    check_bad() {
+        local name=$1 expect=$2 err rc=0
+        shift 2
+        err=$("$@" 2>&1 >/dev/null) || rc=$?
+        if [ "$rc" -eq 0 ] || [ "$rc" -gt 128 ]; then
+            log "bad input $name: exit status $rc, expected a clean failure"; status=1; return
+        fi
+        # A bad option may add ArgumentParser's usage lines after the message.
+        local lines=1
+        [ "$name" != "bad option" ] || lines=3
+        if [ "$(printf '%s\n' "$err" | grep -c .)" -ne "$lines" ] \
+            || ! printf '%s\n' "$err" | head -n 1 | grep -q -- "$expect"; then
+            log "bad input $name: expected $lines line(s), the first mentioning '$expect'; got: $err"
+            status=1; return
+        fi
+        log "bad input $name: $(printf '%s\n' "$err" | head -n 1)"
+    }
+    check_bad "truncated safetensors" "$work/truncated/model.safetensors" "$bin" inspect --model "$work/truncated"
+    check_bad "pytorch_model.bin only" "refuses to unpickle" "$bin" inspect --model "$work/pickle"
+    check_bad "unknown model_type" "gpt2" "$bin" inspect --model "$work/unknown-type"
+    check_bad "bad option" "--seq-len" "$bin" bench --model bert-base --seq-len 0
+    rm -rf "$work"
+    return "$status"
+}
+
 failures=()
 first_rc=0
 stage() {
@@ -79,6 +119,7 @@ stage() {
 stage "golden tensors (scripts/golden.py --case minilm)" generate_golden
 stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
+stage "bad input: clear one-line errors" bad_input
 
 if [ "${#failures[@]}" -ne 0 ]; then
     log "failed stages:"

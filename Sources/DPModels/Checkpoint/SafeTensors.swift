@@ -74,7 +74,8 @@ public struct SafeTensorsFile: Sendable {
         dataStart = 8 + headerLength
         let dataSize = bytes.count - dataStart
         var entries: [String: Entry] = [:]
-        for (name, value) in header where name != "__metadata__" {
+        // In name order, so that a file with several faults always reports the same one.
+        for (name, value) in header.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
             entries[name] = try Self.parseEntry(name, value, dataSize: dataSize, file: file)
         }
         try Self.checkCoverage(entries, dataSize: dataSize, file: file)
