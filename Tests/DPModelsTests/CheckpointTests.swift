@@ -5,6 +5,7 @@
 
 import DPBackend
 import DPModels
+import DPTestSupport
 import Foundation
 import XCTest
 
@@ -55,20 +56,7 @@ final class CheckpointTests: XCTestCase {
 
     private func writeTensors(_ tensors: [(String, [Int], [Float])], to url: URL,
                               metadata: [String: String] = [:]) throws {
-        try withBuffers(tensors) { try SafeTensorsWriter.write($0, metadata: metadata, to: url) }
-    }
-
-    private func withBuffers(_ tensors: [(String, [Int], [Float])],
-                             _ body: ([(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)]) throws -> Void) rethrows {
-        let flat = tensors.flatMap(\.2)
-        try flat.withUnsafeBufferPointer { all in
-            var start = 0
-            let views = tensors.map { name, shape, values in
-                defer { start += values.count }
-                return (name: name, shape: shape, values: UnsafeBufferPointer(rebasing: all[start..<(start + values.count)]))
-            }
-            try body(views)
-        }
+        try withTensorViews(tensors) { try SafeTensorsWriter.write($0, metadata: metadata, to: url) }
     }
 
     // MARK: safetensors round trip
@@ -467,7 +455,7 @@ final class CheckpointTests: XCTestCase {
         try Data("[PAD]\n[UNK]\n".utf8).write(to: vocab)
         let destination = try makeFolder().appendingPathComponent("run/checkpoint-100")
         let configData = try config(Self.bertJSON).jsonData(updating: ["num_labels": .int(3)])
-        try withBuffers([("classifier.weight", [3, 2], [1, 2, 3, 4, 5, 6]), ("classifier.bias", [3], [0, 0, 1])]) {
+        try withTensorViews([("classifier.weight", [3, 2], [1, 2, 3, 4, 5, 6]), ("classifier.bias", [3], [0, 0, 1])]) {
             try CheckpointWriter.write(config: configData, tensors: $0, to: destination, extraFiles: [tokenizer, vocab])
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: destination.path).sorted(),
