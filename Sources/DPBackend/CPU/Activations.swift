@@ -35,6 +35,7 @@ private func geluTanhSlope8(_ x: Float8) -> Float8 {
 
 extension CPUBackend {
     /// Applies `body` to `count` floats eight at a time; the tail goes through a padded vector.
+    @inline(__always)
     func map8(count: Int, _ body: (Int, Int) -> Void) {
         parallelRanges(count) { range in
             var i = range.lowerBound
@@ -48,15 +49,27 @@ extension CPUBackend {
 
     public func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
                             input: UnsafePointer<Float>, count: Int, form: GELUForm) {
-        map8(count: count) { i, lanes in
-            let x = load(input, i, lanes)
-            switch form {
-            case .erf:
+        // One loop per case: deciding inside the loop kept the tanh form from vectorising
+        // (5 ns an element instead of 2).
+        switch (form, slope) {
+        case (.erf, nil):
+            map8(count: count) { i, lanes in
+                let x = load(input, i, lanes)
+                store(x * normalCDF8(x), out, i, lanes)
+            }
+        case (.erf, let slope?):
+            map8(count: count) { i, lanes in
+                let x = load(input, i, lanes)
                 let cdf = normalCDF8(x)
-                if let slope { store(cdf + x * exp8(-0.5 * x * x) * inverseSqrt2Pi, slope, i, lanes) }
+                store(cdf + x * exp8(-0.5 * x * x) * inverseSqrt2Pi, slope, i, lanes)
                 store(x * cdf, out, i, lanes)
-            case .tanh:
-                if let slope { store(geluTanhSlope8(x), slope, i, lanes) }
+            }
+        case (.tanh, nil):
+            map8(count: count) { i, lanes in store(geluTanh8(load(input, i, lanes)), out, i, lanes) }
+        case (.tanh, let slope?):
+            map8(count: count) { i, lanes in
+                let x = load(input, i, lanes)
+                store(geluTanhSlope8(x), slope, i, lanes)
                 store(geluTanh8(x), out, i, lanes)
             }
         }
