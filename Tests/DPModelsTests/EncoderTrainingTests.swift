@@ -92,6 +92,31 @@ final class EncoderTrainingTests: XCTestCase {
         }
     }
 
+    /// nn.Embedding(padding_idx=pad) never trains its padding row, even when the pad id appears
+    /// as a real token; RoBERTa's position table shares that rule at position pad.
+    func testPaddingRowsGetNoGradient() throws {
+        for name in ["bert-classification-mean", "roberta-regression-mean"] {
+            let (model, _) = try tinyModel(name)
+            let config = model.layout.config, pad = Int32(config.padTokenId)
+            let batch = EncoderBatch(sequences: [[5, pad, 7, pad], [9, 4]], modelType: config.modelType,
+                                     padTokenId: config.padTokenId)
+            XCTAssertEqual(batch.attentionMask[1], 1, "the pad id inside the first sequence is a real token")
+            model.zeroGradients()
+            model.forward(batch, dropout: nil)
+            _ = model.loss(model.layout.head.task == .regression ? .regression([1, -1]) : .classification([0, 1]),
+                           gradScale: 0.5)
+            model.backward()
+            let all = gradients(model), E = model.layout.E
+            let words = try XCTUnwrap(model.table["embeddings.word_embeddings.weight"]).offset
+            XCTAssertEqual(Array(all[(words + Int(pad) * E)..<(words + Int(pad + 1) * E)]), Array(repeating: 0, count: E), name)
+            XCTAssertTrue(all[(words + 5 * E)..<(words + 6 * E)].contains { $0 != 0 }, "\(name): token 5 trained")
+            let positions = try XCTUnwrap(model.table["embeddings.position_embeddings.weight"]).offset
+            let padPositionRow = Array(all[(positions + Int(pad) * E)..<(positions + Int(pad + 1) * E)])
+            XCTAssertEqual(padPositionRow.allSatisfy { $0 == 0 }, config.modelType == .roberta,
+                           "\(name): position row \(pad) trains only where it is not RoBERTa's padding position")
+        }
+    }
+
     /// 1,000 steps over batches of changing length: the arena is reused and nothing leaks.
     func testResidentMemoryStaysFlatOverAThousandSteps() throws {
         let (model, _) = try tinyModel()
