@@ -40,10 +40,5 @@ public struct ParameterTable: Sendable {
         indexByName[name].map { specs[$0] }
     }
 
-    public func offset(of name: String) -> Int {
-        guard let spec = self[name] else { preconditionFailure("no parameter named \(name)") }
-        return spec.offset
-    }
-
     public var decayingCount: Int { specs.filter(\.decays).reduce(0) { $0 + $1.count } }
 }

@@ -63,20 +63,6 @@ public struct Tolerance: Sendable, CustomStringConvertible {
     public var description: String { "relative \(relative), absolute \(absolute)" }
 }
 
-/// The largest |got - expected| over all elements.
-public func maxAbsoluteError(_ got: [Float], _ expected: [Double]) -> Double {
-    precondition(got.count == expected.count, "length mismatch")
-    return zip(got, expected).reduce(0) { max($0, abs(Double($1.0) - $1.1)) }
-}
-
-/// The largest |got - expected| / |expected| over the elements where expected is not zero.
-public func maxRelativeError(_ got: [Float], _ expected: [Double]) -> Double {
-    precondition(got.count == expected.count, "length mismatch")
-    return zip(got, expected).reduce(0) { worst, pair in
-        pair.1 == 0 ? worst : max(worst, abs(Double(pair.0) - pair.1) / abs(pair.1))
-    }
-}
-
 /// Nil when every element of `got` is within `tolerance` of `expected`; otherwise a description
 /// of the worst element (its index, both values) and of how many elements fail.
 public func mismatch(_ got: [Float], _ expected: [Double], _ tolerance: Tolerance) -> String? {

@@ -75,6 +75,3 @@ func erfcNonNegative8(_ z: Float8) -> Float8 {
     p = p * t - 1.265_512_23
     return t * exp8(p - z * z)
 }
-
-/// 0, 1, ..., 7: masks off the lanes of a partial vector.
-let laneIndices = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
