@@ -22,14 +22,20 @@ let libraries: [Target] = [
     .target(name: "DPTensor"),
     .target(name: "DPBackend", dependencies: ["DPTensor", "COpenBLAS"]),
     .target(name: "DPModels", dependencies: ["DPTensor", "DPBackend"]),
-    .target(name: "DPTrain", dependencies: ["DPTensor", "DPBackend", "DPModels"]),
+    .target(name: "DPTrain", dependencies: ["DPTensor", "DPBackend", "DPModels", "DPDistributed"]),
+    // Users' files: CSV/TSV/JSONL tables and YAML/JSON config files.
+    .target(name: "DPData", dependencies: [.product(name: "Yams", package: "Yams")]),
+    // tokenizer.json pipelines, identical to the Hugging Face `tokenizers` library.
+    .target(name: "DPTokenizers"),
+    // Ranks and collectives: MPI through the shim, or a single process.
+    .target(name: "DPDistributed", dependencies: ["CMPIShim"]),
 ]
 
 // MARK: - The executable stays thin
 
 let executables: [Target] = [
     .executableTarget(name: "dp-train", dependencies: [
-        "DPTrain", "DPModels", "DPBackend",
+        "DPTrain", "DPModels", "DPBackend", "DPData", "DPTokenizers", "DPDistributed",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 ]
@@ -43,6 +49,9 @@ let tests: [Target] = [
     .testTarget(name: "DPModelsTests", dependencies: ["DPModels", "DPTrain", "DPTestSupport"],
                 resources: [.copy("Golden")]),
     .testTarget(name: "DPShimTests", dependencies: ["CMPIShim"]),
+    .testTarget(name: "DPDataTests", dependencies: ["DPData"]),
+    .testTarget(name: "DPTokenizersTests", dependencies: ["DPTokenizers", "DPTestSupport"]),
+    .testTarget(name: "DPTrainTests", dependencies: ["DPTrain", "DPDistributed", "DPData", "DPTestSupport"]),
 ]
 
 let package = Package(
@@ -53,6 +62,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: systemLibraries + shims + libraries + executables + tests,
     // Swift 5 mode: the kernels share raw buffers across threads by design, which Swift 6's

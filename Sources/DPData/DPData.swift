@@ -1,0 +1,1 @@
+// Reading users' files: CSV/TSV/JSONL tables and YAML/JSON config files.

@@ -1,0 +1,1 @@
+// tokenizer.json pipelines: normalizer, pre-tokenizer, model, post-processor.
