@@ -1,1 +1,0 @@
-// Reading users' files: CSV/TSV/JSONL tables and YAML/JSON config files.
