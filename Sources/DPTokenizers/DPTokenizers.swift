@@ -1,1 +1,0 @@
-// tokenizer.json pipelines: normalizer, pre-tokenizer, model, post-processor.

@@ -1,0 +1,322 @@
+// The models that turn one pre-tokenized word into ids: WordPiece, BPE and Unigram, matching
+// `tokenizers::models`.
+
+protocol Model: Sendable {
+    func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32])
+    func id(of token: String) -> Int32?
+    var vocabularySize: Int { get }
+}
+
+/// A token -> id table read from `model.vocab` ({"token": id, ...}).
+func readVocabulary(_ json: JSONNode) throws -> [String: Int32] {
+    var vocab: [String: Int32] = [:]
+    let entries = try json.object()
+    vocab.reserveCapacity(entries.count)
+    for (token, node) in entries { vocab[token] = Int32(try node.int()) }
+    return vocab
+}
+
+/// Greedy longest-match-first; a word with any piece outside the vocabulary becomes `unk`.
+struct WordPieceModel: Model {
+    let vocab: [String: Int32]
+    let unkId: Int32
+    let prefix: String
+    let maxInputCharsPerWord: Int
+
+    var vocabularySize: Int { vocab.count }
+    func id(of token: String) -> Int32? { vocab[token] }
+
+    func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
+        if word.count > maxInputCharsPerWord { ids.append(unkId); return }
+        let mark = ids.count
+        var start = 0
+        var key = String()
+        while start < word.count {
+            var end = word.count
+            var found: Int32?
+            while start < end {
+                key.removeAll(keepingCapacity: true)
+                if start > 0 { key.append(prefix) }
+                key.unicodeScalars.append(contentsOf: word[start..<end])
+                if let id = vocab[key] { found = id; break }
+                end -= 1
+            }
+            guard let id = found else {
+                ids.removeSubrange(mark...)
+                ids.append(unkId)
+                return
+            }
+            ids.append(id)
+            start = end
+        }
+    }
+}
+
+struct BPEModel: Model {
+    let vocab: [String: Int32]
+    /// (left id << 32 | right id) -> (rank, merged id)
+    let merges: [UInt64: (rank: Int32, id: Int32)]
+    let unkToken: String?
+    let prefix: String?
+    let suffix: String?
+    let fuseUnk: Bool
+    let byteFallback: Bool
+    let ignoreMerges: Bool
+    /// [256] the ids of the `<0xNN>` tokens, for byte_fallback
+    let byteIds: [Int32?]
+
+    var vocabularySize: Int { vocab.count }
+    func id(of token: String) -> Int32? { vocab[token] }
+
+    init(json: JSONNode) throws {
+        vocab = try readVocabulary(try json.required("vocab"))
+        unkToken = try json.optionalString("unk_token")
+        prefix = try json.optionalString("continuing_subword_prefix")
+        suffix = try json.optionalString("end_of_word_suffix")
+        fuseUnk = try json.optionalBool("fuse_unk") ?? false
+        byteFallback = try json.optionalBool("byte_fallback") ?? false
+        ignoreMerges = try json.optionalBool("ignore_merges") ?? false
+        var table: [UInt64: (rank: Int32, id: Int32)] = [:]
+        let mergeNodes = try json.required("merges").array()
+        table.reserveCapacity(mergeNodes.count)
+        let prefixLength = prefix?.unicodeScalars.count ?? 0
+        for (rank, node) in mergeNodes.enumerated() {
+            // "a b" in the older format, ["a", "b"] in the newer one.
+            let pair: [String]
+            if let line = node.value as? String {
+                pair = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            } else {
+                pair = try node.array().map { try $0.string() }
+            }
+            guard pair.count == 2 else { throw node.error("a merge must be two tokens") }
+            guard let a = vocab[pair[0]] else { throw node.error("merge token \"\(pair[0])\" is not in the vocabulary") }
+            guard let b = vocab[pair[1]] else { throw node.error("merge token \"\(pair[1])\" is not in the vocabulary") }
+            // The merged token drops the right part's continuing-subword prefix.
+            let merged = pair[0] + String(String.UnicodeScalarView(pair[1].unicodeScalars.dropFirst(prefixLength)))
+            guard let id = vocab[merged] else { throw node.error("merged token \"\(merged)\" is not in the vocabulary") }
+            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
+            if table[key] == nil { table[key] = (Int32(rank), id) }
+        }
+        merges = table
+        byteIds = (0..<256).map { [vocab] b in vocab["<0x" + String(b, radix: 16, uppercase: true).leftPadded(to: 2) + ">"] }
+    }
+
+    func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
+        if ignoreMerges, let id = vocab[word.string] { ids.append(id); return }
+        // [symbols] ids, merged in place
+        var symbols: [Int32] = []
+        symbols.reserveCapacity(word.count)
+        var pendingUnk: Int32?
+        var key = String()
+        for (i, c) in word.enumerated() {
+            key.removeAll(keepingCapacity: true)
+            if i > 0, let prefix { key.append(prefix) }
+            key.unicodeScalars.append(c)
+            if i == word.count - 1, let suffix { key.append(suffix) }
+            if let id = vocab[key] {
+                if let unk = pendingUnk { symbols.append(unk); pendingUnk = nil }
+                symbols.append(id)
+                continue
+            }
+            if byteFallback {
+                let bytes = Array(key.utf8)
+                let fallback = bytes.compactMap { byteIds[Int($0)] }
+                if fallback.count == bytes.count { symbols.append(contentsOf: fallback); continue }
+            }
+            if let unkToken, let unkId = vocab[unkToken] {
+                if let unk = pendingUnk, !fuseUnk { symbols.append(unk) }
+                pendingUnk = unkId
+            }
+        }
+        if let unk = pendingUnk { symbols.append(unk) }
+        merge(&symbols)
+        ids.append(contentsOf: symbols)
+    }
+
+    /// Applies the lowest-ranked merge among adjacent pairs, the leftmost on ties, until none applies.
+    private func merge(_ symbols: inout [Int32]) {
+        while symbols.count > 1 {
+            var bestRank = Int32.max
+            var bestAt = -1
+            var bestId: Int32 = 0
+            for k in 0..<(symbols.count - 1) {
+                let key = UInt64(UInt32(symbols[k])) << 32 | UInt64(UInt32(symbols[k + 1]))
+                if let m = merges[key], m.rank < bestRank {
+                    bestRank = m.rank
+                    bestAt = k
+                    bestId = m.id
+                }
+            }
+            if bestAt < 0 { return }
+            symbols[bestAt] = bestId
+            symbols.remove(at: bestAt + 1)
+        }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// SentencePiece's unigram model: the segmentation with the highest total log-probability
+/// (Viterbi over a trie of the pieces), unknown scalars scored at the lowest score minus 10.
+struct UnigramModel: Model {
+    let pieces: [String]
+    let scores: [Double]
+    let vocab: [String: Int32]
+    let unkId: Int32?
+    let byteFallback: Bool
+    let unkScore: Double
+    /// [nodes] children by scalar; the root is node 0
+    let children: [[UInt32: Int32]]
+    /// [nodes] the id of the piece that ends at a node, or -1
+    let terminal: [Int32]
+    let byteIds: [Int32?]
+
+    var vocabularySize: Int { pieces.count }
+    func id(of token: String) -> Int32? { vocab[token] }
+
+    init(json: JSONNode) throws {
+        var pieces: [String] = []
+        var scores: [Double] = []
+        var vocab: [String: Int32] = [:]
+        var children: [[UInt32: Int32]] = [[:]]
+        var terminal: [Int32] = [-1]
+        for node in try json.required("vocab").array() {
+            let entry = try node.array()
+            guard entry.count == 2 else { throw node.error("expected [piece, score]") }
+            let piece = try entry[0].string()
+            let id = Int32(pieces.count)
+            pieces.append(piece)
+            scores.append(try entry[1].double())
+            vocab[piece] = id
+            var at = 0
+            for c in piece.unicodeScalars {
+                if let next = children[at][c.value] {
+                    at = Int(next)
+                } else {
+                    children[at][c.value] = Int32(children.count)
+                    children.append([:])
+                    terminal.append(-1)
+                    at = children.count - 1
+                }
+            }
+            terminal[at] = id
+        }
+        if let unk = try json.optionalInt("unk_id") {
+            guard unk >= 0 && unk < pieces.count else {
+                throw try json.required("unk_id").error("unk_id \(unk) is outside the \(pieces.count) pieces")
+            }
+            unkId = Int32(unk)
+        } else {
+            unkId = nil
+        }
+        self.pieces = pieces
+        self.scores = scores
+        self.vocab = vocab
+        self.children = children
+        self.terminal = terminal
+        byteFallback = try json.optionalBool("byte_fallback") ?? false
+        unkScore = (scores.min() ?? 0) - 10
+        byteIds = (0..<256).map { [vocab] b in
+            let hex = String(b, radix: 16, uppercase: true)
+            return vocab["<0x" + (hex.count < 2 ? "0" + hex : hex) + ">"]
+        }
+    }
+
+    func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
+        let n = word.count
+        // [n + 1] best path ending at each position: score, where it starts, its last id
+        var bestScore = [Double](repeating: 0, count: n + 1)
+        var bestStart = [Int](repeating: -1, count: n + 1)
+        var bestId = [Int32](repeating: -1, count: n + 1)
+        for start in 0..<n {
+            let base = bestScore[start]
+            var hasSingle = false
+            var at = 0
+            var end = start
+            while end < n, let next = children[at][word[end].value] {
+                at = Int(next)
+                end += 1
+                let id = terminal[at]
+                guard id >= 0 else { continue }
+                let candidate = base + scores[Int(id)]
+                if bestStart[end] < 0 || candidate > bestScore[end] {
+                    bestScore[end] = candidate
+                    bestStart[end] = start
+                    bestId[end] = id
+                }
+                if end == start + 1 { hasSingle = true }
+            }
+            if !hasSingle {
+                let candidate = base + unkScore
+                if bestStart[start + 1] < 0 || candidate > bestScore[start + 1] {
+                    bestScore[start + 1] = candidate
+                    bestStart[start + 1] = start
+                    bestId[start + 1] = unkId ?? -1
+                }
+            }
+        }
+        // Walk back; consecutive unknown pieces fuse into one (fuse_unk is always on).
+        var spans: [Range<Int>] = []
+        var end = n
+        var unkRunStart: Int?
+        var unkRunEnd = 0
+        while end > 0 {
+            let start = bestStart[end]
+            if let unkId, bestId[end] == unkId {
+                if unkRunStart == nil { unkRunEnd = end }
+                unkRunStart = start
+            } else {
+                if let s = unkRunStart { spans.append(s..<unkRunEnd); unkRunStart = nil }
+                spans.append(start..<end)
+            }
+            end = start
+        }
+        if let s = unkRunStart { spans.append(s..<unkRunEnd) }
+        for span in spans.reversed() {
+            let piece = word[span].string
+            if let id = vocab[piece] {
+                ids.append(id)
+            } else if byteFallback {
+                let bytes = Array(piece.utf8)
+                let fallback = bytes.compactMap { byteIds[Int($0)] }
+                if fallback.count == bytes.count {
+                    ids.append(contentsOf: fallback)
+                } else if let unkId {
+                    ids.append(unkId)
+                }
+            } else if let unkId {
+                ids.append(unkId)
+            }
+        }
+    }
+}
+
+func makeModel(_ json: JSONNode) throws -> any Model {
+    // Old files leave out `type`; WordPiece and BPE are then told apart by their fields.
+    let type: String
+    if let t = try json.optionalString("type") {
+        type = t
+    } else if try json.optional("merges") != nil {
+        type = "BPE"
+    } else if try json.optional("continuing_subword_prefix") != nil {
+        type = "WordPiece"
+    } else {
+        type = "Unigram"
+    }
+    switch type {
+    case "WordPiece":
+        let vocab = try readVocabulary(try json.required("vocab"))
+        let unk = try json.optionalString("unk_token") ?? "[UNK]"
+        guard let unkId = vocab[unk] else { throw try json.required("unk_token").error("\"\(unk)\" is not in the vocabulary") }
+        return WordPieceModel(vocab: vocab, unkId: unkId,
+                              prefix: try json.optionalString("continuing_subword_prefix") ?? "##",
+                              maxInputCharsPerWord: try json.optionalInt("max_input_chars_per_word") ?? 100)
+    case "BPE": return try BPEModel(json: json)
+    case "Unigram": return try UnigramModel(json: json)
+    default: throw json.unknownType(type)
+    }
+}
