@@ -32,12 +32,20 @@ from scipy import stats
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 
+def as_text(value):
+    """A JSON value as dp-train's table holds it: booleans as true/false, nested values as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (bool, dict, list)) else str(value)
+
+
 def read_rows(path):
     """The data rows of a CSV/TSV/JSONL file as dictionaries, in file order."""
     suffix = Path(path).suffix.lower()
     with open(path, newline="", encoding="utf-8-sig") as f:
         if suffix in (".jsonl", ".ndjson"):
-            return [json.loads(line) for line in f if line.strip()]
+            return [{key: as_text(value) for key, value in json.loads(line).items() if value is not None}
+                    for line in f if line.strip()]
         if suffix == ".tsv":
             reader = csv.reader(f, delimiter="\t", quotechar=None)
         elif suffix == ".csv":
