@@ -1,0 +1,149 @@
+// BertSelfAttention's core: per (example, head), softmax(Q K^T / sqrt(HS)) over the unpadded
+// keys, dropout on the probabilities, then times V. Q, K and V are read in place from the fused
+// (B, T, 3C) projection through the leading dimension, as on the CPU; every (example, head)
+// product of a step is one batched sgemm, its matrices given by arrays of pointers that a small
+// kernel writes into scratch.
+
+#include "dropout.cuh"
+
+namespace {
+constexpr int kRowsPerBlock = 8; // one warp per row of scores
+
+/// Where matrix (b, h) of one batched operand starts: base + b * example_stride + h * head_stride.
+struct Operand {
+    const float *base;
+    int64_t example_stride;
+    int64_t head_stride;
+};
+
+// pointers: (3, B * NH), for operands A, B and C of one batched product
+__global__ void fill_pointers_kernel(const float **pointers, Operand a, Operand b, Operand c, int NH, int pairs) {
+    int pair = blockIdx.x * blockDim.x + threadIdx.x;
+    if (pair >= pairs) return;
+    int example = pair / NH, head = pair % NH;
+    pointers[pair] = a.base + example * a.example_stride + head * a.head_stride;
+    pointers[pairs + pair] = b.base + example * b.example_stride + head * b.head_stride;
+    pointers[2 * pairs + pair] = c.base + example * c.example_stride + head * c.head_stride;
+}
+
+/// Row-major op(A) op(B) for every (example, head) pair, as dpc::gemm takes its arguments.
+int batched_product(bool transA, bool transB, int M, int N, int K, float alpha, Operand a, int lda, Operand b,
+                    int ldb, float beta, Operand c, int ldc, int NH, int pairs) {
+    const float **pointers = (const float **)dpc::scratch(dpc::kPointers, 3 * (size_t)pairs * sizeof(float *));
+    if (pointers == nullptr) return 1;
+    fill_pointers_kernel<<<dpc::blocks_for(pairs), dpc::kThreads>>>(pointers, a, b, c, NH, pairs);
+    DPC_LAUNCHED(fill_pointers_kernel);
+    DPC_BLAS(dpc::gemm_batched(transA, transB, M, N, K, alpha, pointers, lda, pointers + pairs, ldb, beta,
+                               (float *const *)(pointers + 2 * pairs), ldc, pairs));
+    return 0;
+}
+
+// scores: (B, NH, T, T), in place; attention_mask: (B, T), 1 = token, 0 = padding.
+// Padded keys get probability exactly 0, as transformers' finfo.min mask gives after exp underflows.
+__global__ void masked_softmax_kernel(float *scores, const float *attention_mask, int rows, int NH, int T) {
+    int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    float *s = scores + (int64_t)row * T;
+    const float *mask = attention_mask + (int64_t)(row / (NH * T)) * T;
+    float maximum = -INFINITY;
+    for (int key = lane; key < T; key += 32) {
+        if (mask[key] != 0) maximum = fmaxf(maximum, s[key]);
+    }
+    maximum = dpc::warp_max(maximum);
+    float sum = 0;
+    for (int key = lane; key < T; key += 32) {
+        float e = mask[key] != 0 ? expf(s[key] - maximum) * mask[key] : 0.0f;
+        s[key] = e;
+        sum += e;
+    }
+    sum = dpc::warp_sum(sum);
+    float inverse = sum > 0 ? 1.0f / sum : 0.0f;
+    for (int key = lane; key < T; key += 32) s[key] *= inverse;
+}
+
+// out, input: (B, NH, T, T). The mask is keyed by (head, query, key) rather than by flat offset,
+// so that it does not depend on the padded length.
+__global__ void attention_dropout_kernel(float *out, const float *input, dpc_dropout dropout, int B, int NH, int T) {
+    int64_t per_head = (int64_t)T * T;
+    DPC_GRID_STRIDE(i, (int64_t)B * NH * per_head) {
+        int64_t pair = i / per_head;
+        int b = (int)(pair / NH), h = (int)(pair % NH);
+        uint64_t query = (uint64_t)((i / T) % T), key = (uint64_t)(i % T);
+        uint64_t position = (((uint64_t)h << 42) | (query << 21)) + key;
+        out[i] = dpc::dropout_apply(dropout, dpc::dropout_example_key(dropout, b), position, input[i]);
+    }
+}
+
+// d_probabilities: (B * NH * T, T), in place dS = P * (dP - sum_k dP * P); probabilities alike
+__global__ void softmax_backward_kernel(float *d_probabilities, const float *probabilities, int rows, int T) {
+    int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    float *g = d_probabilities + (int64_t)row * T;
+    const float *y = probabilities + (int64_t)row * T;
+    float dot = 0;
+    for (int key = lane; key < T; key += 32) dot += g[key] * y[key];
+    dot = dpc::warp_sum(dot);
+    for (int key = lane; key < T; key += 32) g[key] = y[key] * (g[key] - dot);
+}
+
+int apply_attention_dropout(float *out, const float *input, const dpc_dropout &dropout, int B, int NH, int T) {
+    attention_dropout_kernel<<<dpc::blocks_for((int64_t)B * NH * T * T), dpc::kThreads>>>(out, input, dropout, B,
+                                                                                         NH, T);
+    DPC_LAUNCHED(attention_dropout_kernel);
+    return 0;
+}
+} // namespace
+
+extern "C" int dpc_attention_forward(float *out, float *probabilities, const float *qkv, const float *attention_mask,
+                                     dpc_dropout dropout, int B, int T, int C, int NH) {
+    int HS = C / NH, pairs = B * NH, rows = pairs * T;
+    float scale = 1.0f / sqrtf((float)HS);
+    int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
+    Operand q{qkv, example, HS}, k{qkv + C, example, HS}, v{qkv + 2 * C, example, HS};
+    Operand p{probabilities, NH * square, square};
+    // S = scale Q K^T
+    if (batched_product(false, true, T, T, HS, scale, q, 3 * C, k, 3 * C, 0, p, T, NH, pairs)) return 1;
+    masked_softmax_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
+        probabilities, attention_mask, rows, NH, T);
+    DPC_LAUNCHED(masked_softmax_kernel);
+    Operand weights = p;
+    if (dropout.active) {
+        float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)pairs * square * sizeof(float));
+        if (dropped == nullptr) return 1;
+        if (apply_attention_dropout(dropped, probabilities, dropout, B, NH, T)) return 1;
+        weights = Operand{dropped, NH * square, square};
+    }
+    // out = P_dropped V, each head into its HS columns of (B, T, C)
+    Operand o{out, (int64_t)T * C, HS};
+    return batched_product(false, false, T, HS, T, 1, weights, T, v, 3 * C, 0, o, C, NH, pairs);
+}
+
+extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float *d_out, const float *qkv,
+                                      const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH) {
+    int HS = C / NH, pairs = B * NH, rows = pairs * T;
+    float scale = 1.0f / sqrtf((float)HS);
+    int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
+    Operand q{qkv, example, HS}, k{qkv + C, example, HS}, v{qkv + 2 * C, example, HS};
+    Operand dq{d_qkv, example, HS}, dk{d_qkv + C, example, HS}, dv{d_qkv + 2 * C, example, HS};
+    Operand dy{d_out, (int64_t)T * C, HS};
+    Operand p{probabilities, NH * square, square}, dp{scratch, NH * square, square};
+    Operand weights = p;
+    if (dropout.active) {
+        float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)pairs * square * sizeof(float));
+        if (dropped == nullptr) return 1;
+        if (apply_attention_dropout(dropped, probabilities, dropout, B, NH, T)) return 1;
+        weights = Operand{dropped, NH * square, square};
+    }
+    // dV = P_dropped^T dY; dP_dropped = dY V^T
+    if (batched_product(true, false, T, HS, T, 1, weights, T, dy, C, 0, dv, 3 * C, NH, pairs)) return 1;
+    if (batched_product(false, true, T, T, HS, 1, dy, C, v, 3 * C, 0, dp, T, NH, pairs)) return 1;
+    if (dropout.active && apply_attention_dropout(scratch, scratch, dropout, B, NH, T)) return 1;
+    softmax_backward_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
+        scratch, probabilities, rows, T);
+    DPC_LAUNCHED(softmax_backward_kernel);
+    // dQ = scale dS K; dK = scale dS^T Q
+    if (batched_product(false, false, T, HS, T, scale, dp, T, k, 3 * C, 0, dq, 3 * C, NH, pairs)) return 1;
+    return batched_product(true, false, T, HS, T, scale, dp, T, q, 3 * C, 0, dk, 3 * C, NH, pairs);
+}

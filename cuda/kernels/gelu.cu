@@ -1,0 +1,52 @@
+// GELU, transformers' `gelu` (exact erf) and `gelu_new` (tanh approximation). Forward can keep
+// the slope GELU'(x), so that backward is one multiply.
+
+#include "common.cuh"
+
+namespace {
+constexpr float kInverseSqrt2 = 0.70710677f;
+constexpr float kInverseSqrt2Pi = 0.39894228f;
+constexpr float kSqrt2OverPi = 0.79788456f;
+
+// out, slope, input: (count); slope may be null; in place when out == input
+template <bool kTanh>
+__global__ void gelu_forward_kernel(float *out, float *slope, const float *input, int64_t count) {
+    DPC_GRID_STRIDE(i, count) {
+        float x = input[i];
+        if (kTanh) {
+            float t = tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x));
+            if (slope != nullptr) {
+                float d_inner = kSqrt2OverPi * (1 + 3 * 0.044715f * x * x);
+                slope[i] = 0.5f * (1 + t) + 0.5f * x * (1 - t * t) * d_inner;
+            }
+            out[i] = 0.5f * x * (1 + t);
+        } else {
+            // Phi(x) through erfc, which keeps its relative accuracy in the negative tail.
+            float cdf = 0.5f * erfcf(-x * kInverseSqrt2);
+            if (slope != nullptr) slope[i] = cdf + x * expf(-0.5f * x * x) * kInverseSqrt2Pi;
+            out[i] = x * cdf;
+        }
+    }
+}
+
+// d_input, d_out, slope: (count)
+__global__ void gelu_backward_kernel(float *d_input, const float *d_out, const float *slope, int64_t count) {
+    DPC_GRID_STRIDE(i, count) d_input[i] = d_out[i] * slope[i];
+}
+} // namespace
+
+extern "C" int dpc_gelu_forward(float *out, float *slope, const float *input, int64_t count, int form) {
+    if (form == 1) {
+        gelu_forward_kernel<true><<<dpc::blocks_for(count), dpc::kThreads>>>(out, slope, input, count);
+    } else {
+        gelu_forward_kernel<false><<<dpc::blocks_for(count), dpc::kThreads>>>(out, slope, input, count);
+    }
+    DPC_LAUNCHED(gelu_forward_kernel);
+    return 0;
+}
+
+extern "C" int dpc_gelu_backward(float *d_input, const float *d_out, const float *slope, int64_t count) {
+    gelu_backward_kernel<<<dpc::blocks_for(count), dpc::kThreads>>>(d_input, d_out, slope, count);
+    DPC_LAUNCHED(gelu_backward_kernel);
+    return 0;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds libdpcuda.so, the CUDA backend's kernels (cuda/kernels/*.cu) and their cuBLAS calls,
+# for sm_80 (A100) and sm_90 (H100, H200), plus sm_90 PTX that newer GPUs compile at load time.
+#
+#   scripts/build-cuda.sh                      # writes artifacts/cuda/libdpcuda.so
+#   scripts/build-cuda.sh path/to/libdpcuda.so
+#   DPTRAIN_CUDA_LIBRARY=artifacts/cuda/libdpcuda.so .build/release/dp-train bench --backend cuda ...
+#
+# nvcc comes from PATH, from $CUDA_HOME, from /usr/local/cuda, or from the PyPI toolkit that
+# `pip install --target artifacts/cuda-toolkit nvidia-cuda-nvcc nvidia-cuda-runtime nvidia-cublas
+# nvidia-cuda-cccl nvidia-cuda-crt` lays out (enough to compile and link; running needs a GPU).
+# The Swift package never links this library: CUDABackend opens it at run time.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+output="${1:-$root/artifacts/cuda/libdpcuda.so}"
+
+find_nvcc() {
+    if command -v nvcc >/dev/null 2>&1; then command -v nvcc; return; fi
+    for candidate in "${CUDA_HOME:-/nonexistent}/bin/nvcc" /usr/local/cuda/bin/nvcc \
+                     "$root/artifacts/cuda-toolkit/nvidia/cu13/bin/nvcc"; do
+        if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+    done
+    echo "build-cuda.sh: nvcc not found on PATH, in \$CUDA_HOME, /usr/local/cuda or artifacts/cuda-toolkit" >&2
+    exit 1
+}
+nvcc="$(find_nvcc)"
+toolkit="$(cd "$(dirname "$nvcc")/.." && pwd)"
+# The toolkit's own libraries: lib64 in a system install, lib in the PyPI layout.
+libraries="$toolkit/lib64"
+[ -d "$libraries" ] || libraries="$toolkit/lib"
+
+build="$(dirname "$output")/objects"
+mkdir -p "$build"
+# The PyPI wheels ship only the versioned libcublas.so.13; the linker wants the plain name.
+if [ ! -e "$libraries/libcublas.so" ]; then
+    ln -sf "$(ls "$libraries"/libcublas.so.* | head -n 1)" "$build/libcublas.so"
+fi
+
+flags=(-O3 -std=c++17 -Xcompiler -fPIC,-Wall -I "$root/Sources/CDPCUDA/include"
+       -gencode arch=compute_80,code=sm_80
+       -gencode arch=compute_90,code=sm_90
+       -gencode arch=compute_90,code=compute_90)
+objects=()
+pids=()
+for source in "$root"/cuda/kernels/*.cu; do
+    object="$build/$(basename "${source%.cu}").o"
+    objects+=("$object")
+    "$nvcc" "${flags[@]}" -c "$source" -o "$object" &
+    pids+=($!)
+    # At most as many compilers as cores: nvcc runs each architecture's backend in turn.
+    if [ "${#pids[@]}" -ge "$(nproc)" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+"$nvcc" -shared -o "$output" "${objects[@]}" -L "$build" -L "$libraries" -lcublas \
+    -Xlinker -rpath,"$libraries"
+echo "built $output with $("$nvcc" --version | tail -n 1)"
