@@ -16,7 +16,7 @@ struct DPTrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dp-train",
         abstract: "Fine-tune BERT, RoBERTa and ALBERT encoders with data parallelism over MPI.",
-        subcommands: [Bench.self, Inspect.self])
+        subcommands: [Bench.self, Inspect.self, Tokenize.self])
 }
 
 /// A Hugging Face checkpoint folder, or one of the named random-init sizes.
