@@ -5,14 +5,17 @@
 #
 # 1. scripts/setup.sh --no-build: packages, Python, the MiniLM model;
 # 2. the MiniLM golden tensors, generated now by PyTorch (scripts/golden.py) into
-#    artifacts/golden/minilm;
+#    artifacts/golden/minilm; and the tokenizer parity cases (scripts/tokenizer_parity.py: the
+#    `tokenizers` library's encodings, for MiniLM's tokenizer and ones it trains) into
+#    artifacts/tokenizer-parity, handed to the tests as DPTRAIN_TOKENIZER_PARITY;
 # 3. swift test -c release (optimised, so the real-model golden test is quick, and the build is
 #    shared with stage 4), with DPTRAIN_MINILM_GOLDEN, DPTRAIN_PYTHON, DPTRAIN_REPO and Open MPI's
 #    run-as-root switches in the environment;
 # 4. an end-to-end smoke of the CLI: `dp-train bench` for 2 steps on MiniLM, whose JSON line
 #    must carry median_step_s, tokens_per_s, flops_per_step and peak_rss_mb;
 # 5. bad input through the CLI (a truncated safetensors file, a pickle-only folder, an unknown
-#    model_type, a bad option): a non-zero exit and one line naming the file or option.
+#    model_type, a bad option; for `dp-train tokenize` an unknown tokenizer component, invalid
+#    UTF-8 and a missing column): a non-zero exit and one line naming the file or option.
 # A failed set-up stops here. Stages 2-5 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
@@ -25,7 +28,9 @@ PATH="$PATH:/opt/swift/usr/bin"  # as in setup.sh
 model_dir=artifacts/models/all-MiniLM-L6-v2
 golden_dir=artifacts/golden/minilm
 
+parity_dir=artifacts/tokenizer-parity
 export DPTRAIN_MINILM_GOLDEN="$PWD/$golden_dir"
+export DPTRAIN_TOKENIZER_PARITY="$PWD/$parity_dir"
 DPTRAIN_PYTHON=$(command -v python3)
 export DPTRAIN_PYTHON
 export DPTRAIN_REPO="$PWD"
@@ -36,6 +41,11 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 generate_golden() {
     rm -rf "$golden_dir"  # never test against tensors left over from an older run
     python3 scripts/golden.py --case minilm --model-dir "$model_dir" --out "$golden_dir"
+}
+
+generate_tokenizer_parity() {
+    rm -rf "$parity_dir"
+    python3 scripts/tokenizer_parity.py --out "$parity_dir" --model-dir "$model_dir"
 }
 
 smoke_bench() {
@@ -96,6 +106,15 @@ bad_input() {
     check_bad "pytorch_model.bin only" "refuses to unpickle" "$bin" inspect --model "$work/pickle"
     check_bad "unknown model_type" "gpt2" "$bin" inspect --model "$work/unknown-type"
     check_bad "bad option" "--seq-len" "$bin" bench --model bert-base --seq-len 0
+    printf '{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, {"type": "Foo"}]}}' \
+        > "$work/tokenizer.json"
+    printf 'fine\nnot \xff utf-8\n' > "$work/latin1.txt"
+    printf 'sentence\tlabel\nhello\t1\n' > "$work/table.tsv"
+    check_bad "unknown tokenizer component" 'pre_tokenizer.pretokenizers\[1\]: unknown type "Foo"' \
+        "$bin" tokenize --tokenizer "$work/tokenizer.json" --input "$work/table.tsv"
+    check_bad "invalid UTF-8 input" "latin1.txt:2" "$bin" tokenize --tokenizer "$model_dir" --input "$work/latin1.txt"
+    check_bad "missing text column" "'text'.*'sentence', 'label'" \
+        "$bin" tokenize --tokenizer "$model_dir" --input "$work/table.tsv"
     rm -rf "$work"
     return "$status"
 }
@@ -117,6 +136,7 @@ stage() {
 }
 
 stage "golden tensors (scripts/golden.py --case minilm)" generate_golden
+stage "tokenizer parity cases (scripts/tokenizer_parity.py)" generate_tokenizer_parity
 stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
