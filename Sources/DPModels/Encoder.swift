@@ -293,6 +293,10 @@ public final class EncoderModel {
                                   B: B, T: T, C: C, NH: l.NH)
         backend.matmulBackward(dInput: s.dTemporary, dWeight: gradient(w.qkvWeight), dBias: gradient(w.qkvBias),
                                dOut: s.dQKV, input: input, weight: parameter(w.qkvWeight), N: N, C: C, OC: 3 * C)
+        // The key bias adds q.b to every score of a query's row, which softmax ignores: its true
+        // gradient is exactly 0. Left as round-off, Adam's m/sqrt(v) would turn that noise into
+        // full-sized updates that differ with the summation order, e.g. between rank counts.
+        backend.zero(gradient(w.qkvBias) + C, count: C)
         backend.add(s.dState, s.dTemporary, count: N * C)
     }
 

@@ -74,10 +74,11 @@ extension EncoderModel {
     }
 
     /// Writes config.json and model.safetensors (atomically) plus `extraFiles` such as the tokenizer.
-    public func save(to directory: URL, extraFiles: [URL] = []) throws {
+    /// `labels` names the classes in id2label; transformers' LABEL_i when nil.
+    public func save(to directory: URL, extraFiles: [URL] = [], labels: [String]? = nil) throws {
         var host = [Float](repeating: 0, count: parameterCount)
         host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: parameters, count: parameterCount) }
-        let config = try layout.config.jsonData(updating: savedConfigKeys())
+        let config = try layout.config.jsonData(updating: savedConfigKeys(labels: labels))
         try host.withUnsafeBufferPointer { all in
             let tensors = table.specs.map { spec in
                 (name: checkpointName(spec.name), shape: spec.shape,
@@ -87,7 +88,7 @@ extension EncoderModel {
         }
     }
 
-    private func savedConfigKeys() -> [String: JSONValue] {
+    private func savedConfigKeys(labels given: [String]?) -> [String: JSONValue] {
         let head = layout.head
         let family = switch layout.config.modelType {
         case .bert: "Bert"
@@ -95,7 +96,7 @@ extension EncoderModel {
         case .albert: "Albert"
         }
         let standardHead = head.pooling == .pooler || head.pooling == .robertaHead
-        let labels = (0..<head.numLabels).map { "LABEL_\($0)" }
+        let labels = given.flatMap { $0.count == head.numLabels ? $0 : nil } ?? (0..<head.numLabels).map { "LABEL_\($0)" }
         return [
             "architectures": .array([.string(family + (standardHead ? "ForSequenceClassification" : "Model"))]),
             "dp_train_pooling": .string(head.pooling.rawValue),

@@ -34,7 +34,7 @@ public final class AdamWOptimizer {
     public let m: UnsafeMutablePointer<Float>  // (P)
     public let v: UnsafeMutablePointer<Float>  // (P)
     /// Updates taken so far; the next update is number `step + 1` in Adam's bias correction.
-    public private(set) var step = 0
+    public internal(set) var step = 0
     /// Contiguous runs of the flat buffer that share a decay decision.
     public let runs: [(range: Range<Int>, decays: Bool)]
 

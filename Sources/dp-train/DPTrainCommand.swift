@@ -7,6 +7,7 @@
 
 import ArgumentParser
 import DPBackend
+import DPData
 import DPModels
 import DPTrain
 import Foundation
@@ -16,7 +17,49 @@ struct DPTrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dp-train",
         abstract: "Fine-tune BERT, RoBERTa and ALBERT encoders with data parallelism over MPI.",
-        subcommands: [Bench.self, Inspect.self, Tokenize.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self, Inspect.self, Tokenize.self])
+
+    static func main() {
+        do {
+            main(try expandingConfigFile(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// `train --config FILE` becomes `train <the file's options> <the command line's>`, so that
+    /// the command line wins: a repeated option keeps its last value.
+    static func expandingConfigFile(_ arguments: [String]) throws -> [String] {
+        guard arguments.first == "train" else { return arguments }
+        var path: String?
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--config", index + 1 < arguments.count { path = arguments[index + 1] }
+            if argument.hasPrefix("--config=") { path = String(argument.dropFirst("--config=".count)) }
+        }
+        guard let path else { return arguments }
+        let command = longNames(of: Train()), columns = longNames(of: DataColumnOptions())
+        let fromFile = try ConfigFile.arguments(contentsOf: URL(fileURLWithPath: path),
+                                                options: command.options.union(columns.options).subtracting(["config"]),
+                                                flags: command.flags.union(columns.flags))
+        return ["train"] + fromFile + arguments.dropFirst()
+    }
+}
+
+/// The long option and flag names of a command, read off its property wrappers the same way
+/// swift-argument-parser derives them (maxGradNorm -> max-grad-norm), so that the config file
+/// accepts exactly the command line's options without a second list to keep in step.
+func longNames(of arguments: ParsableArguments) -> (options: Set<String>, flags: Set<String>) {
+    var options: Set<String> = [], flags: Set<String> = []
+    for child in Mirror(reflecting: arguments).children {
+        guard let label = child.label, label.hasPrefix("_") else { continue }
+        let name = label.dropFirst().reduce(into: "") { name, character in
+            if character.isUppercase { name += "-" + character.lowercased() } else { name.append(character) }
+        }
+        let wrapper = String(describing: type(of: child.value))
+        if wrapper.hasPrefix("Option<") { options.insert(name) }
+        if wrapper.hasPrefix("Flag<") { flags.insert(name) }
+    }
+    return (options, flags)
 }
 
 /// A Hugging Face checkpoint folder, or one of the named random-init sizes.

@@ -323,7 +323,7 @@ public enum SafeTensorsWriter {
 /// bytes go to a temporary in the same folder (so the rename stays on one file system), are
 /// fsynced, and the temporary is renamed over the destination. On any failure the temporary
 /// is removed and the destination is untouched.
-struct AtomicFile {
+public struct AtomicFile {
     private let descriptor: Int32
     private let destination: String
 
@@ -355,7 +355,7 @@ struct AtomicFile {
         syncFolder(of: url)
     }
 
-    static func save(_ data: Data, to url: URL) throws {
+    public static func save(_ data: Data, to url: URL) throws {
         try save(to: url) { file in try data.withUnsafeBytes { try file.append($0) } }
     }
 
@@ -374,7 +374,7 @@ struct AtomicFile {
 
     /// Makes the rename itself durable. Best effort: the file is already complete and in
     /// place, and some file systems refuse fsync on a folder.
-    private static func syncFolder(of url: URL) {
+    public static func syncFolder(of url: URL) {
         let folder = open(url.deletingLastPathComponent().path, O_RDONLY | O_CLOEXEC)
         guard folder >= 0 else { return }
         fsync(folder)

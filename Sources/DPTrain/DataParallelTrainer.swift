@@ -1,0 +1,397 @@
+// The data-parallel training loop, the same on every rank:
+//   1. every rank takes the step's global batch (a function of seed and step) and computes its
+//      contiguous shard, micro-batch by micro-batch, accumulating the gradient of the SUM of
+//      its examples' losses;
+//   2. one allreduce sums the gradients, another the loss sum and the stop flag;
+//   3. the sum is scaled by 1/(examples in the global batch), clipped by its global norm, and
+//      AdamW steps with the scheduled rate.
+// Every rank then holds the same gradient, so every decision (skip a non-finite step, stop on a
+// signal) is taken identically everywhere without further talk. Rank 0 alone logs, evaluates
+// (on predictions gathered from every rank's shard) and writes checkpoints.
+//
+//   dp-train train --ranks 1 ...          one process, no launcher
+//   mpirun -np 4 dp-train train ...       four ranks on one node
+//   srun --mpi=pmix dp-train train ...    inside a Slurm allocation
+
+import DPBackend
+import DPDistributed
+import DPModels
+import DPTensor
+import Foundation
+
+public struct DropoutRates: Sendable, Equatable {
+    public var hidden: Float
+    public var attention: Float
+    public var classifier: Float
+
+    public init(hidden: Float, attention: Float, classifier: Float) {
+        self.hidden = hidden
+        self.attention = attention
+        self.classifier = classifier
+    }
+}
+
+public struct TrainerSettings: Sendable {
+    public var globalBatchSize = 16
+    /// Examples per forward/backward pass on one rank; nil runs the whole shard at once.
+    public var microBatchSize: Int?
+    public var totalSteps: Int
+    public var learningRate: Float = 2e-5
+    public var warmupRatio: Double = 0.1
+    /// 0 turns clipping off.
+    public var maxGradientNorm: Float = 1
+    public var dropout: DropoutRates
+    public var seed: UInt64 = 42
+    public var logEvery = 10
+    public var evalEvery: Int?
+    public var saveEvery: Int?
+    public var keep = 2
+    public var checkParameters = false
+    /// Non-finite steps in a row that are skipped before the run gives up.
+    public var maxBadSteps = 5
+    public var evalBatchSize = 64
+    /// The evaluation metric that picks the best checkpoint; rmse and mae are minimised.
+    public var metricForBest: String
+    /// Checkpoints and metrics.jsonl go here; nil keeps nothing.
+    public var output: URL?
+    /// Copied into every checkpoint, e.g. tokenizer.json.
+    public var extraFiles: [URL] = []
+
+    public init(totalSteps: Int, dropout: DropoutRates, metricForBest: String) {
+        self.totalSteps = totalSteps
+        self.dropout = dropout
+        self.metricForBest = metricForBest
+    }
+
+    var minimisesMetric: Bool { ["rmse", "mae", "loss"].contains(metricForBest) }
+}
+
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var losses: [Float]
+    public var finalMetrics: [String: Double]?
+    /// The signal that stopped the run early, if one did.
+    public var stoppedBy: Int32?
+}
+
+public final class DataParallelTrainer {
+    public let model: EncoderModel
+    public let optimizer: AdamWOptimizer
+    public let communicator: Communicator
+    public let settings: TrainerSettings
+    public let train: ExampleSet
+    public let validation: ExampleSet?
+    public let schedule: DataSchedule
+    public let learningRates: LinearWarmupDecay
+    public private(set) var state: TrainerState
+    private let log: TrainingLog?
+    private let store: CheckpointStore?
+    private var host: [Float]  // (P) staging for broadcasts and checksums
+
+    public init(model: EncoderModel, optimizer: AdamWOptimizer, communicator: Communicator,
+                settings: TrainerSettings, train: ExampleSet, validation: ExampleSet?,
+                resumeFrom checkpoint: URL? = nil) throws {
+        self.model = model
+        self.optimizer = optimizer
+        self.communicator = communicator
+        self.settings = settings
+        self.train = train
+        self.validation = validation
+        schedule = DataSchedule(exampleCount: train.count, globalBatchSize: settings.globalBatchSize, seed: settings.seed)
+        learningRates = LinearWarmupDecay(peak: settings.learningRate, warmupRatio: settings.warmupRatio,
+                                          totalSteps: settings.totalSteps)
+        host = [Float](repeating: 0, count: model.parameterCount)
+        store = settings.output.map(CheckpointStore.init(folder:))
+        state = TrainerState(step: 0, epoch: 0, totalSteps: settings.totalSteps, optimizerStep: 0, seed: settings.seed,
+                             globalBatchSize: settings.globalBatchSize, trainExamples: train.count,
+                             learningRate: settings.learningRate, badStepsInARow: 0,
+                             metricForBest: settings.metricForBest, bestMetric: nil, bestStep: nil,
+                             task: train.task.rawValue, labels: train.labels, worldSize: communicator.worldSize)
+        if let checkpoint, let store {
+            let saved = try store.readState(at: checkpoint)
+            try Self.checkCompatible(saved, with: state, path: checkpoint.appendingPathComponent(CheckpointStore.stateName).path)
+            try optimizer.restore(from: checkpoint, step: saved.optimizerStep)
+            state = saved
+            state.worldSize = communicator.worldSize
+        }
+        let metricsURL = communicator.isRoot ? settings.output?.appendingPathComponent("metrics.jsonl") : nil
+        log = communicator.isRoot ? try TrainingLog(metricsURL: metricsURL, resumeStep: checkpoint == nil ? nil : state.step) : nil
+        try broadcastFromRoot(model.parameters)
+        if checkpoint != nil {
+            try broadcastFromRoot(optimizer.m)
+            try broadcastFromRoot(optimizer.v)
+        }
+    }
+
+    private static func checkCompatible(_ saved: TrainerState, with now: TrainerState, path: String) throws {
+        let fields: [(String, String, String)] = [
+            ("seed", "\(saved.seed)", "\(now.seed)"),
+            ("global batch size", "\(saved.globalBatchSize)", "\(now.globalBatchSize)"),
+            ("training examples", "\(saved.trainExamples)", "\(now.trainExamples)"),
+            ("total steps", "\(saved.totalSteps)", "\(now.totalSteps)"),
+            ("task", saved.task, now.task),
+            ("labels", saved.labels.joined(separator: ","), now.labels.joined(separator: ",")),
+        ]
+        if let (field, checkpoint, current) = fields.first(where: { $0.1 != $0.2 }) {
+            throw TrainingError.resumeMismatch(path: path, field: field, checkpoint: checkpoint, now: current)
+        }
+    }
+
+    private var backend: Backend { model.backend }
+
+    /// Rank 0's copy of `buffer` (P floats in backend memory) on every rank.
+    private func broadcastFromRoot(_ buffer: UnsafeMutablePointer<Float>) throws {
+        guard communicator.worldSize > 1 else { return }
+        let count = model.parameterCount
+        try host.withUnsafeMutableBufferPointer { staging in
+            backend.download(staging.baseAddress!, from: buffer, count: count)
+            try communicator.broadcast(staging.baseAddress!, bytes: count * MemoryLayout<Float>.size, root: 0)
+            backend.upload(buffer, from: staging.baseAddress!, count: count)
+        }
+    }
+
+    // MARK: The loop
+
+    public func run() throws -> TrainingSummary {
+        var losses: [Float] = []
+        var finalMetrics: [String: Double]?
+        let startStep = state.step
+        let started = Date()
+        var window = (loss: 0.0, steps: 0, examples: 0, tokens: 0, since: Date())
+        log?.say(startBanner())
+        try checkParametersIfAsked()
+        var order = schedule.order(epoch: schedule.epoch(ofStep: state.step))
+        var orderEpoch = schedule.epoch(ofStep: state.step)
+        while state.step < settings.totalSteps {
+            let step = state.step
+            let epoch = schedule.epoch(ofStep: step)
+            if epoch != orderEpoch { order = schedule.order(epoch: epoch); orderEpoch = epoch }
+            let batch = schedule.globalBatch(step: step, order: order)
+            let outcome = try trainStep(step: step, batch: batch)
+            state.step += 1
+            state.epoch = schedule.epoch(ofStep: state.step)
+            losses.append(outcome.loss)
+            if outcome.applied {
+                state.badStepsInARow = 0
+            } else {
+                state.badStepsInARow += 1
+                log?.warn("step \(state.step): loss \(outcome.loss), gradient norm \(outcome.gradientNorm); "
+                    + "skipped the update (\(state.badStepsInARow) in a row)")
+                if state.badStepsInARow >= settings.maxBadSteps {
+                    throw TrainingError.tooManyBadSteps(step: state.step, count: state.badStepsInARow)
+                }
+            }
+            window.loss += Double(outcome.loss)
+            window.steps += 1
+            window.examples += batch.count
+            window.tokens += batch.reduce(0) { $0 + train.examples[$1].inputIds.count }
+            let last = state.step == settings.totalSteps
+            if state.step % settings.logEvery == 0 || last || outcome.stopSignal != nil {
+                let seconds = Date().timeIntervalSince(window.since)
+                try logTraining(loss: window.loss / Double(window.steps), gradientNorm: outcome.gradientNorm,
+                                learningRate: outcome.learningRate, examplesPerSecond: Double(window.examples) / seconds,
+                                tokensPerSecond: Double(window.tokens) / seconds,
+                                eta: Date().timeIntervalSince(started) / Double(state.step - startStep)
+                                    * Double(settings.totalSteps - state.step))
+                window = (0, 0, 0, 0, Date())
+            }
+            if validation != nil, last || settings.evalEvery.map({ state.step % $0 == 0 }) == true {
+                finalMetrics = try evaluateAndRecord()
+            }
+            if let signal = outcome.stopSignal {
+                try saveCheckpoint()
+                log?.say("stopped by \(StopSignal.name(signal)) after step \(state.step); "
+                    + "the checkpoint is written, and --resume continues from it")
+                return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: signal)
+            }
+            if last || settings.saveEvery.map({ state.step % $0 == 0 }) == true {
+                try checkParametersIfAsked()
+                try saveCheckpoint()
+            }
+        }
+        return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil)
+    }
+
+    struct StepOutcome {
+        var loss: Float
+        var gradientNorm: Float
+        var learningRate: Float
+        var applied: Bool
+        var stopSignal: Int32?
+    }
+
+    private func trainStep(step: Int, batch: [Int]) throws -> StepOutcome {
+        let shard = shardRange(count: batch.count, rank: communicator.rank, worldSize: communicator.worldSize)
+        let dropout = DropoutSettings(hidden: settings.dropout.hidden, attention: settings.dropout.attention,
+                                      classifier: settings.dropout.classifier, seed: settings.seed, step: UInt64(step))
+        let modelType = model.layout.config.modelType, pad = model.layout.config.padTokenId
+        model.zeroGradients()
+        var lossSum = 0.0
+        for micro in chunks(of: shard, size: settings.microBatchSize) {
+            let indices = Array(batch[micro])
+            // The position in the global batch keys the dropout masks, so they do not depend on
+            // how the batch is split over ranks and micro-batches.
+            let encoderBatch = train.batch(indices, exampleIndices: micro.map { Int32($0) }, modelType: modelType,
+                                           padTokenId: pad)
+            model.forward(encoderBatch, dropout: dropout)
+            lossSum += model.loss(train.targets(indices), gradScale: 1).reduce(0.0) { $0 + Double($1) }
+            model.backward()
+        }
+        // [loss sum, stop signal]: the signal is summed so that a signal on any rank stops all.
+        var shared: [Double] = [lossSum, Double(StopSignal.received ?? 0)]
+        try communicator.allreduceSum(model.gradients, count: model.parameterCount)
+        try communicator.allreduceSum(&shared, count: shared.count)
+        backend.scale(model.gradients, by: 1 / Float(batch.count), count: model.parameterCount)
+        let loss = Float(shared[0] / Double(batch.count))
+        let norm = clipGradientNorm(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
+                                    backend: backend)
+        let learningRate = learningRates.learningRate(atStep: step)
+        let applied = loss.isFinite && norm.isFinite
+        if applied {
+            optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
+            state.optimizerStep = optimizer.step
+        }
+        let signal = shared[1] > 0 ? StopSignal.received ?? 0 : nil
+        return StepOutcome(loss: loss, gradientNorm: norm, learningRate: learningRate, applied: applied,
+                           stopSignal: signal)
+    }
+
+    // MARK: Rank 0's duties
+
+    private func startBanner() -> String {
+        let table = model.table
+        return "training: \(train.count) examples, \(schedule.stepsPerEpoch) steps per epoch, steps \(state.step + 1)-"
+            + "\(settings.totalSteps) on \(communicator.worldSize) rank(s), global batch \(settings.globalBatchSize); "
+            + "weight decay on \(table.decayingCount) parameters, none on \(table.totalCount - table.decayingCount)"
+    }
+
+    private func logTraining(loss: Double, gradientNorm: Float, learningRate: Float, examplesPerSecond: Double,
+                             tokensPerSecond: Double, eta: Double) throws {
+        guard let log else { return }
+        let epoch = Double(state.step) / Double(schedule.stepsPerEpoch)
+        log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  ETA %@",
+                       state.step, settings.totalSteps, epoch, loss, learningRate, gradientNorm,
+                       examplesPerSecond, tokensPerSecond, formatDuration(eta)))
+        try log.record(["type": "train", "step": state.step, "epoch": epoch, "loss": loss, "lr": Double(learningRate),
+                        "grad_norm": Double(gradientNorm), "examples_per_s": examplesPerSecond,
+                        "tokens_per_s": tokensPerSecond])
+        log.progress(step: state.step, total: settings.totalSteps, suffix: "ETA \(formatDuration(eta))")
+    }
+
+    private func evaluateAndRecord() throws -> [String: Double] {
+        guard let validation else { return [:] }
+        let metrics = try evaluate(validation)
+        if let value = metrics[settings.metricForBest], value.isFinite {
+            let better = state.bestMetric.map { settings.minimisesMetric ? value < $0 : value > $0 } ?? true
+            if better {
+                state.bestMetric = value
+                state.bestStep = state.step
+            }
+        }
+        if let log {
+            let text = metrics.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }
+            log.say("eval step \(state.step): " + text.joined(separator: "  "))
+            try log.record((metrics as [String: Any]).merging(["type": "eval", "step": state.step]) { $1 })
+        }
+        return metrics
+    }
+
+    /// Metrics of `set` under the current parameters, each rank predicting its share.
+    public func evaluate(_ set: ExampleSet) throws -> [String: Double] {
+        let outputs = try predict(set)
+        return evaluationMetrics(outputs: outputs, set: set, numLabels: model.layout.K)
+    }
+
+    /// The model's outputs for every example of `set` (B, K), gathered on every rank. Examples are
+    /// sorted by length first, so that batches carry little padding.
+    public func predict(_ set: ExampleSet) throws -> [Float] {
+        try predictOutputs(model: model, set: set, communicator: communicator, batchSize: settings.evalBatchSize)
+    }
+
+    private func saveCheckpoint() throws {
+        defer { try? communicator.barrier() }
+        guard communicator.isRoot, let store else { return }
+        state.learningRate = settings.learningRate
+        let url = try store.save(model: model, optimizer: optimizer, state: state, extraFiles: settings.extraFiles)
+        store.prune(keep: settings.keep, protected: state.bestStep)
+        log?.say("saved \(url.path)")
+    }
+
+    /// With --check: rank 0's parameter checksum, compared on every rank.
+    private func checkParametersIfAsked() throws {
+        guard settings.checkParameters else { return }
+        host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: model.parameters, count: model.parameterCount) }
+        var mine = fnv1a(host)
+        var root = mine
+        try withUnsafeMutableBytes(of: &root) { try communicator.broadcast($0.baseAddress!, bytes: 8, root: 0) }
+        var differing: [Double] = [root == mine ? 0 : 1]
+        try communicator.allreduceSum(&differing, count: 1)
+        if differing[0] > 0 {
+            throw TrainingError.parametersDiverged(step: state.step, ranks: Int(differing[0]), worldSize: communicator.worldSize)
+        }
+        mine = root
+        log?.say(String(format: "check: step %d, parameters identical on all %d rank(s) (checksum %016llx)",
+                        state.step, communicator.worldSize, mine))
+    }
+}
+
+/// FNV-1a over the parameters' bits: equal only when every bit is.
+func fnv1a(_ values: [Float]) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for value in values {
+        var bits = value.bitPattern
+        for _ in 0..<4 {
+            hash = (hash ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3
+            bits >>= 8
+        }
+    }
+    return hash
+}
+
+/// The model's outputs (B, K) for every example of `set`, each rank computing a contiguous share
+/// of the examples sorted by length, gathered with one allreduce.
+public func predictOutputs(model: EncoderModel, set: ExampleSet, communicator: Communicator,
+                           batchSize: Int) throws -> [Float] {
+    let K = model.layout.K
+    let byLength = set.examples.indices.sorted { set.examples[$0].inputIds.count < set.examples[$1].inputIds.count }
+    let share = shardRange(count: set.count, rank: communicator.rank, worldSize: communicator.worldSize)
+    var outputs = [Float](repeating: 0, count: set.count * K)  // (B, K)
+    for piece in chunks(of: share, size: batchSize) {
+        let indices = Array(byLength[piece])
+        model.forward(set.batch(indices, exampleIndices: indices.map { Int32($0) },
+                                modelType: model.layout.config.modelType, padTokenId: model.layout.config.padTokenId),
+                      dropout: nil)
+        let logits = model.logits()
+        for (b, index) in indices.enumerated() {
+            for k in 0..<K { outputs[index * K + k] = logits[b * K + k] }
+        }
+    }
+    try communicator.allreduceSum(&outputs, count: outputs.count)
+    return outputs
+}
+
+/// Regression: rmse, mae, pearson, spearman; classification: accuracy, f1 (binary), macro_f1,
+/// mcc. Both also report the mean loss, as the HF Trainer's eval_loss.
+public func evaluationMetrics(outputs: [Float], set: ExampleSet, numLabels K: Int) -> [String: Double] {
+    switch set.task {
+    case .regression:
+        let targets = set.examples.map(\.target)
+        var metrics = regressionMetrics(predictions: outputs, targets: targets)
+        metrics["loss"] = zip(outputs, targets).reduce(0.0) { $0 + pow(Double($1.0 - $1.1), 2) } / Double(set.count)
+        return metrics
+    case .classification:
+        let labels = set.examples.map { Int($0.target) }
+        var predicted: [Int] = []
+        var loss = 0.0
+        for (b, label) in labels.enumerated() {
+            let row = outputs[(b * K)..<((b + 1) * K)].map(Double.init)
+            let top = row.max() ?? 0
+            let logSum = top + log(row.reduce(0) { $0 + exp($1 - top) })
+            loss += logSum - row[label]
+            predicted.append(row.firstIndex(of: top) ?? 0)
+        }
+        var metrics = classificationMetrics(predictions: predicted, labels: labels, numLabels: K)
+        metrics["loss"] = loss / Double(set.count)
+        return metrics
+    }
+}

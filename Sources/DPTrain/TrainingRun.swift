@@ -1,0 +1,217 @@
+// `dp-train train` as a library call: options in, a finished (or cleanly stopped) run out.
+// It resolves the per-model recipe defaults, loads and tokenises the data on every rank, builds
+// the model (from --model, or from the newest checkpoint with --resume) and hands over to the
+// DataParallelTrainer.
+
+import DPBackend
+import DPData
+import DPDistributed
+import DPModels
+import DPTokenizers
+import Foundation
+
+public struct TrainingConfiguration: Sendable {
+    public var model: URL
+    public var train: URL
+    public var validation: URL?
+    public var validationFraction: Double?
+    /// Seeds the --validation-fraction split only, so that seed sweeps share one split.
+    public var splitSeed: UInt64 = 0
+    public var columns: DataColumns
+    /// Inferred from the label column when nil.
+    public var task: Task?
+    /// From config.json (dp_train_pooling, else what transformers builds) when nil.
+    public var pooling: Pooling?
+    public var maxLength = 128
+    public var batchSize = 16
+    public var microBatchSize: Int?
+    public var epochs = 3
+    public var maxSteps: Int?
+    public var learningRate: Float = 2e-5
+    public var warmupRatio = 0.1
+    /// Per-model defaults when nil: 0.01; RoBERTa 0.1; ALBERT 0.
+    public var weightDecay: Float?
+    /// Per-model defaults when nil: config.json's dropout; ALBERT 0.
+    public var dropout: Float?
+    /// Per-model defaults when nil: 1; RoBERTa 0 (no clipping).
+    public var maxGradientNorm: Float?
+    public var biasCorrection = true
+    public var adamEpsilon: Float = 1e-6
+    public var adamBetas: (Float, Float) = (0.9, 0.999)
+    public var seed: UInt64 = 42
+    public var logEvery = 10
+    public var evalEvery: Int?
+    public var evalBatchSize = 64
+    public var metricForBest: String?
+    public var output: URL?
+    public var saveEvery: Int?
+    public var keep = 2
+    public var resume = false
+    public var threads = 1
+    public var check = false
+
+    public init(model: URL, train: URL, columns: DataColumns) {
+        self.model = model
+        self.train = train
+        self.columns = columns
+    }
+}
+
+/// The recipe's per-model defaults (../shared/docs/RECIPES.md): RoBERTa decays by 0.1 and does
+/// not clip; ALBERT trains without dropout or weight decay.
+public struct ResolvedRecipe: Sendable {
+    public var weightDecay: Float
+    public var maxGradientNorm: Float
+    public var dropout: DropoutRates
+    /// One line per default that came from the model type rather than the user.
+    public var notes: [String]
+
+    public init(configuration: TrainingConfiguration, model: ModelConfig) {
+        var notes: [String] = []
+        let type = model.modelType.rawValue
+        switch configuration.weightDecay {
+        case let given?: weightDecay = given
+        case nil:
+            weightDecay = model.modelType == .roberta ? 0.1 : model.modelType == .albert ? 0 : 0.01
+            notes.append("weight decay \(weightDecay) (\(type) default)")
+        }
+        switch configuration.maxGradientNorm {
+        case let given?: maxGradientNorm = given
+        case nil:
+            maxGradientNorm = model.modelType == .roberta ? 0 : 1
+            notes.append(maxGradientNorm == 0 ? "no gradient clipping (\(type) default)"
+                                              : "gradient clipping at \(maxGradientNorm) (\(type) default)")
+        }
+        switch configuration.dropout {
+        case let given?: dropout = DropoutRates(hidden: given, attention: given, classifier: given)
+        case nil where model.modelType == .albert:
+            dropout = DropoutRates(hidden: 0, attention: 0, classifier: 0)
+            notes.append("no dropout (albert default)")
+        case nil:
+            dropout = DropoutRates(hidden: model.hiddenDropoutProb, attention: model.attentionProbsDropoutProb,
+                                   classifier: model.classifierDropoutProb ?? model.hiddenDropoutProb)
+            notes.append("dropout \(dropout.hidden) hidden, \(dropout.attention) attention (config.json)")
+        }
+        self.notes = notes
+    }
+}
+
+/// Tokenizer and vocabulary files that travel with a checkpoint, so it can be loaded alone.
+let tokenizerFileNames = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                          "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model"]
+
+public func tokenizerFiles(in folder: URL) -> [URL] {
+    tokenizerFileNames.map { folder.appendingPathComponent($0) }
+        .filter { FileManager.default.fileExists(atPath: $0.path) }
+}
+
+public func runTraining(_ configuration: TrainingConfiguration, communicator: Communicator,
+                        say: (String) -> Void) throws -> TrainingSummary {
+    let root = communicator.isRoot
+    let store = configuration.output.map(CheckpointStore.init(folder:))
+    if root, let output = configuration.output {
+        do {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError.cannotWrite(path: output.path, reason: error.localizedDescription)
+        }
+    }
+    var resumeFrom: URL?
+    if configuration.resume, let store {
+        resumeFrom = store.complete().last?.url
+        if root {
+            say(resumeFrom.map { "resuming from \($0.path)" }
+                ?? "--resume: no complete checkpoint in \(store.folder.path) yet; starting from the beginning")
+        }
+    }
+    let tokenizer = try Tokenizer(contentsOf: configuration.model)
+    let modelConfig = try CheckpointFolder(directory: configuration.model).config()
+
+    // Data: every rank reads and tokenises all of it; it is small next to the model.
+    let trainTable = try Table(contentsOf: configuration.train)
+    var trainRows = Array(0..<trainTable.rowCount)
+    var validation: (table: Table, rows: [Int])?
+    if let url = configuration.validation {
+        let table = try Table(contentsOf: url)
+        validation = (table, Array(0..<table.rowCount))
+    } else if let fraction = configuration.validationFraction {
+        let split = splitRows(count: trainTable.rowCount, validationFraction: fraction, seed: configuration.splitSeed)
+        trainRows = split.train
+        validation = (trainTable, split.validation)
+        if root, let output = configuration.output {
+            let json = try JSONSerialization.data(withJSONObject: ["train_rows": split.train, "validation_rows": split.validation])
+            try AtomicFile.save(json, to: output.appendingPathComponent("split.json"))
+        }
+    }
+    let task: Task
+    if let given = configuration.task {
+        task = given
+    } else {
+        let inferred = try inferTask(table: trainTable, labelColumn: configuration.columns.label)
+        task = inferred.task
+        if root { say("task: \(task.rawValue), inferred because \(inferred.reason); --task overrides it") }
+    }
+    let labels = task == .classification
+        ? try labelNames(table: trainTable, labelColumn: configuration.columns.label, rows: trainRows) : []
+    if task == .classification, labels.count < 2 {
+        throw DataError(path: configuration.train.path, column: configuration.columns.label,
+                        reason: "classification needs at least 2 distinct labels, found \(labels.count)")
+    }
+    let train = try loadExamples(table: trainTable, rows: trainRows, columns: configuration.columns, task: task,
+                                 labels: labels, tokenizer: tokenizer, maxLength: configuration.maxLength)
+    let validationSet = try validation.map {
+        try loadExamples(table: $0.table, rows: $0.rows, columns: configuration.columns, task: task, labels: labels,
+                         tokenizer: tokenizer, maxLength: configuration.maxLength)
+    }
+    guard train.count > 0 else {
+        throw DataError(path: configuration.train.path, reason: "no training rows")
+    }
+
+    // Model: the newest checkpoint when resuming, else --model with a fresh head where it lacks one.
+    let head = HeadSpec(pooling: configuration.pooling ?? HeadSpec(config: modelConfig).pooling, task: task,
+                        numLabels: train.numLabels)
+    let backend = CPUBackend(threads: configuration.threads)
+    let (model, report) = try EncoderModel.load(from: resumeFrom ?? configuration.model, head: head, backend: backend,
+                                                seed: configuration.seed)
+    let recipe = ResolvedRecipe(configuration: configuration, model: modelConfig)
+    let optimizer = AdamWOptimizer(table: model.table, settings: AdamWSettings(
+        beta1: configuration.adamBetas.0, beta2: configuration.adamBetas.1, epsilon: configuration.adamEpsilon,
+        weightDecay: recipe.weightDecay, biasCorrection: configuration.biasCorrection), backend: backend)
+
+    let schedule = DataSchedule(exampleCount: train.count, globalBatchSize: configuration.batchSize, seed: configuration.seed)
+    var settings = TrainerSettings(totalSteps: configuration.maxSteps ?? configuration.epochs * schedule.stepsPerEpoch,
+                                   dropout: recipe.dropout,
+                                   metricForBest: configuration.metricForBest ?? (task == .regression ? "rmse" : "accuracy"))
+    settings.globalBatchSize = configuration.batchSize
+    settings.microBatchSize = configuration.microBatchSize
+    settings.learningRate = configuration.learningRate
+    settings.warmupRatio = configuration.warmupRatio
+    settings.maxGradientNorm = recipe.maxGradientNorm
+    settings.seed = configuration.seed
+    settings.logEvery = configuration.logEvery
+    settings.evalEvery = configuration.evalEvery
+    settings.evalBatchSize = configuration.evalBatchSize
+    settings.output = configuration.output
+    settings.saveEvery = configuration.saveEvery
+    settings.keep = configuration.keep
+    settings.checkParameters = configuration.check
+    settings.extraFiles = tokenizerFiles(in: configuration.model)
+
+    if root {
+        say("model: \(modelConfig.modelType.rawValue), \(model.parameterCount) parameters, head \(head.pooling.rawValue) "
+            + "\(task.rawValue) with \(head.numLabels) output(s)"
+            + (report.initialised.isEmpty || resumeFrom != nil ? "" : "; initialised fresh: \(report.initialised.joined(separator: ", "))"))
+        say("data: \(train.count) training and \(validationSet?.count ?? 0) validation examples, max length \(configuration.maxLength)"
+            + (task == .classification ? ", labels \(labels.joined(separator: ", "))" : ""))
+        say(String(format: "recipe: global batch %d, lr %.2e, warmup %.0f%%, AdamW betas (%g, %g) eps %g, bias correction %@",
+                   configuration.batchSize, configuration.learningRate, configuration.warmupRatio * 100,
+                   configuration.adamBetas.0, configuration.adamBetas.1, configuration.adamEpsilon,
+                   configuration.biasCorrection ? "on" : "off (BERTAdam)")
+            + "; " + (recipe.notes.isEmpty ? "no per-model defaults used" : recipe.notes.joined(separator: ", ")))
+        say("ranks: \(communicator.worldSize), \(configuration.threads) thread(s) each")
+    }
+    let trainer = try DataParallelTrainer(model: model, optimizer: optimizer, communicator: communicator,
+                                          settings: settings, train: train, validation: validationSet,
+                                          resumeFrom: resumeFrom)
+    return try trainer.run()
+}

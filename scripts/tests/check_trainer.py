@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""End-to-end checks of `dp-train train` with real MPI processes (a stage of scripts/test.sh).
+
+    python3 scripts/tests/check_trainer.py --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv
+
+A tiny BERT (scripts/make_tiny_model.py) with MiniLM's real tokenizer trains on real sentences.
+Each check exits non-zero with a message naming what differed:
+  1. rank-count invariance: 20 steps with --ranks 1, mpirun -np 2 and mpirun -np 4 give per-step
+     losses and final parameters equal within 1e-5 relative; so do --ranks 2 (self-launch under
+     mpirun) and micro-batches of 3 on one rank;
+  2. --check proves that 4 ranks hold identical parameters;
+  3. resume: deleting the last checkpoint and rerunning with --resume reproduces the uninterrupted
+     run's losses and parameters exactly on the same rank count, and within 1e-5 on another;
+  4. SIGTERM to one process, and SIGUSR1 to mpirun (which forwards it to every rank, as Slurm's
+     --signal does): the ranks stop after the same step and exit 75 with a checkpoint written,
+     and --resume ends identical to an uninterrupted run;
+  5. non-finite steps: an absurd learning rate makes the loss non-finite; the steps are skipped
+     with a warning and the run stops after 5 in a row with one clear error;
+  6. evaluate and predict on the final checkpoint agree with training's last evaluation.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+REPO = Path(__file__).resolve().parents[2]
+TOLERANCE = 1e-5  # relative, per step loss and per tensor (max |a-b| / max |b|)
+
+
+def fail(message: str) -> None:
+    sys.exit(f"check_trainer: FAILED: {message}")
+
+
+class Runner:
+    def __init__(self, binary: Path, model: Path, data: Path, work: Path):
+        self.binary, self.model, self.data, self.work = binary, model, data, work
+
+    def train_args(self, output: Path, *extra: str) -> list:
+        return [str(self.binary), "train", "--model", str(self.model), "--train", str(self.data),
+                "--text-column", "text", "--label-column", "sentiment", "--validation-fraction", "0.05",
+                "--max-steps", "20", "--log-every", "1", "--eval-every", "10", "--save-every", "10",
+                "--keep", "5", "--max-length", "48", "--threads", "1", "--output", str(output), *extra]
+
+    def run(self, name: str, command: list, expect_rc: int = 0) -> subprocess.CompletedProcess:
+        started = time.time()
+        result = subprocess.run(command, capture_output=True, text=True)
+        print(f"  {name}: exit {result.returncode} in {time.time() - started:.1f} s")
+        if result.returncode != expect_rc:
+            fail(f"{name}: exit status {result.returncode}, expected {expect_rc}\n"
+                 f"command: {' '.join(command)}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}")
+        return result
+
+    def mpirun(self, ranks: int) -> list:
+        return ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
+
+
+def losses(output: Path) -> dict:
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if r["type"] == "train"}
+
+
+def evaluations(output: Path) -> list:
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if r["type"] == "eval"]
+
+
+def parameters(output: Path, step: int) -> dict:
+    return load_file(str(output / f"checkpoint-{step}" / "model.safetensors"))
+
+
+def compare(name: str, a: Path, b: Path, tolerance: float, steps: int = 20) -> None:
+    la, lb = losses(a), losses(b)
+    if sorted(la) != list(range(1, steps + 1)) or sorted(lb) != list(range(1, steps + 1)):
+        fail(f"{name}: expected train records for steps 1-{steps}, got {sorted(la)} and {sorted(lb)}")
+    for step in la:
+        if not np.isfinite(la[step]) or abs(la[step] - lb[step]) > tolerance * abs(lb[step]):
+            fail(f"{name}: step {step} loss {la[step]!r} vs {lb[step]!r}")
+    pa, pb = parameters(a, steps), parameters(b, steps)
+    if pa.keys() != pb.keys():
+        fail(f"{name}: checkpoints hold different tensors")
+    worst = 0.0
+    for key in pa:
+        scale = float(np.max(np.abs(pb[key]))) or 1.0
+        error = float(np.max(np.abs(pa[key] - pb[key]))) / scale
+        if not np.isfinite(error) or error > tolerance:
+            fail(f"{name}: tensor {key} differs by {error:.3g} (relative), tolerance {tolerance}")
+        worst = max(worst, error)
+    print(f"  {name}: {steps} step losses and {len(pa)} tensors agree (worst tensor error {worst:.2e})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--tokenizer-from", type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dp-train-check-"))
+    try:
+        model = work / "tiny"
+        subprocess.run([sys.executable, str(REPO / "scripts/make_tiny_model.py"), "--tokenizer-from",
+                        str(args.tokenizer_from), "--out", str(model)], check=True, capture_output=True)
+        r = Runner(args.bin.resolve(), model, args.data, work)
+
+        print("1. rank-count invariance")
+        r.run("--ranks 1", r.train_args(work / "r1"))
+        r.run("mpirun -np 2", r.mpirun(2) + r.train_args(work / "np2"))
+        r.run("mpirun -np 4 --check", r.mpirun(4) + r.train_args(work / "np4", "--check"))
+        r.run("--ranks 2 (self-launch)", r.train_args(work / "self2", "--ranks", "2"))
+        r.run("--ranks 1 --micro-batch-size 3", r.train_args(work / "micro", "--micro-batch-size", "3"))
+        compare("np2 vs ranks 1", work / "np2", work / "r1", TOLERANCE)
+        compare("np4 vs ranks 1", work / "np4", work / "r1", TOLERANCE)
+        compare("self-launched 2 vs ranks 1", work / "self2", work / "r1", TOLERANCE)
+        compare("micro-batches vs whole shard", work / "micro", work / "r1", TOLERANCE)
+
+        print("2. --check")
+        log = (work / "np4" / "metrics.jsonl").exists() and r.run(
+            "np4 --check again", r.mpirun(4) + r.train_args(work / "check4", "--check", "--max-steps", "2"))
+        if "parameters identical on all 4 rank(s)" not in log.stdout:
+            fail(f"--check printed no confirmation for 4 ranks:\n{log.stdout[-2000:]}")
+        print("  --check: parameters identical on all 4 ranks")
+
+        print("3. resume")
+        for name, launcher in [("resume-same", []), ("resume-np2", r.mpirun(2))]:
+            shutil.copytree(work / "r1", work / name)
+            shutil.rmtree(work / name / "checkpoint-20")
+            r.run(f"{name}: --resume from checkpoint-10", launcher + r.train_args(work / name, "--resume"))
+        compare("resume on 1 rank vs uninterrupted", work / "resume-same", work / "r1", 0.0)
+        compare("resume on 2 ranks vs uninterrupted 1 rank", work / "resume-np2", work / "r1", TOLERANCE)
+
+        print("4. stop signals")
+        long = ["--max-steps", "200", "--save-every", "1000", "--eval-every", "1000"]
+        for name, launcher, number in [("SIGTERM to --ranks 1", [], signal.SIGTERM),
+                                       ("SIGUSR1 to mpirun -np 2", r.mpirun(2), signal.SIGUSR1)]:
+            reference, output = work / f"long-{number}", work / f"stopped-{number}"
+            r.run(f"{name}: uninterrupted", launcher + r.train_args(reference, *long))
+            process = subprocess.Popen(launcher + r.train_args(output, *long),
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.time() + 120
+            while time.time() < deadline and process.poll() is None and len(
+                    losses(output) if (output / "metrics.jsonl").exists() else {}) < 20:
+                time.sleep(0.02)
+            process.send_signal(number)
+            stdout, stderr = process.communicate(timeout=60)
+            stopped = sorted(losses(output))
+            if process.returncode != 75 or not stopped or stopped[-1] >= 200:
+                fail(f"{name}: exit {process.returncode} after step {stopped[-1] if stopped else None}, "
+                     f"expected 75 before step 200\n{stdout[-2000:]}\n{stderr[-2000:]}")
+            if not (output / f"checkpoint-{stopped[-1]}" / "trainer_state.json").exists():
+                fail(f"{name}: no checkpoint-{stopped[-1]} after stopping at step {stopped[-1]}")
+            print(f"  {name}: stopped after step {stopped[-1]} with exit 75 and a checkpoint")
+            r.run(f"{name}: --resume", launcher + r.train_args(output, *long, "--resume"))
+            compare(f"{name}: stopped and resumed vs uninterrupted", output, reference, 0.0, steps=200)
+
+        print("5. non-finite steps")
+        bad = r.run("--lr 1e30", r.train_args(work / "nan", "--lr", "1e30", "--warmup-ratio", "0"), expect_rc=1)
+        errors = [line for line in bad.stderr.splitlines() if line.startswith("Error:")]
+        if len(errors) != 1 or "NaN or infinite 5 steps in a row" not in errors[0] or "skipped the update" not in bad.stderr:
+            fail(f"non-finite: expected skipped-step warnings and one error line, got:\n{bad.stderr[-2000:]}")
+        print(f"  {errors[0]}")
+
+        print("6. evaluate and predict")
+        split = json.loads((work / "r1" / "split.json").read_text())
+        lines = args.data.read_text(encoding="utf-8").splitlines()
+        validation = work / "validation.tsv"
+        validation.write_text("\n".join([lines[0]] + [lines[1 + row] for row in split["validation_rows"]]) + "\n",
+                              encoding="utf-8")
+        checkpoint = work / "r1" / "checkpoint-20"
+        evaluated = r.run("evaluate", [str(r.binary), "evaluate", "--model", str(checkpoint), "--data", str(validation),
+                                       "--text-column", "text", "--label-column", "sentiment", "--max-length", "48"])
+        metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])
+        final = evaluations(work / "r1")[-1]
+        for key in ("rmse", "mae", "pearson", "spearman"):
+            if abs(metrics[key] - final[key]) > 1e-5 * max(1.0, abs(final[key])):
+                fail(f"evaluate: {key} {metrics[key]} differs from training's final evaluation {final[key]}")
+        predictions = work / "predictions.csv"
+        r.run("predict", [str(r.binary), "predict", "--model", str(checkpoint), "--data", str(validation),
+                          "--text-column", "text", "--id-column", "id", "--max-length", "48", "--output", str(predictions)])
+        rows = predictions.read_text().splitlines()
+        if rows[0] != "id,prediction" or len(rows) != len(split["validation_rows"]) + 1:
+            fail(f"predict: expected a header and {len(split['validation_rows'])} rows, got {len(rows)} lines")
+        predicted = np.array([float(row.split(",")[1]) for row in rows[1:]])
+        targets = np.array([float(lines[1 + row].split("\t")[1]) for row in split["validation_rows"]])
+        rmse = float(np.sqrt(np.mean((predicted - targets) ** 2)))
+        if abs(rmse - final["rmse"]) > 1e-4 * max(1.0, final["rmse"]):
+            fail(f"predict: the predictions' RMSE {rmse} differs from training's final evaluation {final['rmse']}")
+        print(f"  evaluate and predict agree with training's final evaluation (rmse {final['rmse']:.4f})")
+        print("check_trainer: all checks passed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
