@@ -15,8 +15,12 @@
 #    must carry median_step_s, tokens_per_s, flops_per_step and peak_rss_mb;
 # 5. bad input through the CLI (a truncated safetensors file, a pickle-only folder, an unknown
 #    model_type, a bad option; for `dp-train tokenize` an unknown tokenizer component, invalid
-#    UTF-8 and a missing column): a non-zero exit and one line naming the file or option.
-# A failed set-up stops here. Stages 2-5 all run even when one fails, so that one CI run shows
+#    UTF-8 and a missing column; for `dp-train train` malformed CSV, a missing column, NaN and
+#    unparsable targets, an empty text, an unseen label, a bad option): a non-zero exit and
+#    one line naming the file (with line and column) or option;
+# 6. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
+#    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75.
+# A failed set-up stops here. Stages 2-6 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -94,7 +98,7 @@ bad_input() {
         fi
         # A bad option may add ArgumentParser's usage lines after the message.
         local lines=1
-        [ "$name" != "bad option" ] || lines=3
+        case "$name" in "bad option"*) lines=3 ;; esac
         if [ "$(printf '%s\n' "$err" | grep -c .)" -ne "$lines" ] \
             || ! printf '%s\n' "$err" | head -n 1 | grep -q -- "$expect"; then
             log "bad input $name: expected $lines line(s), the first mentioning '$expect'; got: $err"
@@ -115,8 +119,32 @@ bad_input() {
     check_bad "invalid UTF-8 input" "latin1.txt:2" "$bin" tokenize --tokenizer "$model_dir" --input "$work/latin1.txt"
     check_bad "missing text column" "'text'.*'sentence', 'label'" \
         "$bin" tokenize --tokenizer "$model_dir" --input "$work/table.tsv"
+    # Training data: each fault names the file, the line and the column before any training.
+    train_bad() { "$bin" train --ranks 1 --model "$model_dir" --output "$work/run" "$@"; }
+    printf 'text,label\n"fine",1\n"unterminated,2\n' > "$work/quote.csv"
+    printf 'text\tscore\nfine\t1\nalso fine\tnan\n' > "$work/nan.tsv"
+    printf 'text\tscore\nfine\t1\nalso fine\tlots\n' > "$work/word.tsv"
+    printf 'text\tlabel\nfine\tpos\n \tneg\n' > "$work/empty.tsv"
+    printf 'text\tlabel\nfine\tpos\nbad\tneg\n' > "$work/labels.tsv"
+    printf 'text\tlabel\nso so\tmeh\n' > "$work/unseen.tsv"
+    check_bad "train: malformed CSV" "quote.csv:3" train_bad --train "$work/quote.csv"
+    check_bad "train: missing label column" "no column 'label'; the columns are 'text', 'score'" \
+        train_bad --train "$work/nan.tsv"
+    check_bad "train: NaN target" "nan.tsv:3: column 'score'" train_bad --train "$work/nan.tsv" --label-column score
+    check_bad "train: label not a number" "word.tsv:3: column 'score': 'lots' is not a number" \
+        train_bad --train "$work/word.tsv" --label-column score --task regression
+    check_bad "train: empty text" "empty.tsv:3: column 'text': empty text" train_bad --train "$work/empty.tsv"
+    check_bad "train: unseen validation label" "unseen.tsv:2: column 'label': label 'meh' never occurs" \
+        train_bad --train "$work/labels.tsv" --validation "$work/unseen.tsv"
+    check_bad "bad option: --batch-size 0" "--batch-size" train_bad --train "$work/labels.tsv" --batch-size 0
     rm -rf "$work"
     return "$status"
+}
+
+# Real MPI processes: rank-count invariance (1, 2, 4 ranks), exact resume, stop signals,
+# non-finite steps, evaluate and predict (scripts/tests/check_trainer.py).
+check_trainer() {
+    python3 scripts/tests/check_trainer.py --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv
 }
 
 failures=()
@@ -140,6 +168,7 @@ stage "tokenizer parity cases (scripts/tokenizer_parity.py)" generate_tokenizer_
 stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
+stage "trainer: rank-count invariance, resume, signals" check_trainer
 
 if [ "${#failures[@]}" -ne 0 ]; then
     log "failed stages:"
