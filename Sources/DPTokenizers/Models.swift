@@ -169,8 +169,8 @@ struct UnigramModel: Model {
     let unkId: Int32?
     let byteFallback: Bool
     let unkScore: Double
-    /// [nodes] children by scalar; the root is node 0
-    let children: [[UInt32: Int32]]
+    /// (node << 32 | scalar) -> child node; the root is node 0
+    let children: [UInt64: Int32]
     /// [nodes] the id of the piece that ends at a node, or -1
     let terminal: [Int32]
     let byteIds: [Int32?]
@@ -182,7 +182,7 @@ struct UnigramModel: Model {
         var pieces: [String] = []
         var scores: [Double] = []
         var vocab: [String: Int32] = [:]
-        var children: [[UInt32: Int32]] = [[:]]
+        var children: [UInt64: Int32] = [:]
         var terminal: [Int32] = [-1]
         for node in try json.required("vocab").array() {
             let entry = try node.array()
@@ -194,13 +194,13 @@ struct UnigramModel: Model {
             vocab[piece] = id
             var at = 0
             for c in piece.unicodeScalars {
-                if let next = children[at][c.value] {
+                let edge = UInt64(at) << 32 | UInt64(c.value)
+                if let next = children[edge] {
                     at = Int(next)
                 } else {
-                    children[at][c.value] = Int32(children.count)
-                    children.append([:])
+                    children[edge] = Int32(terminal.count)
                     terminal.append(-1)
-                    at = children.count - 1
+                    at = terminal.count - 1
                 }
             }
             terminal[at] = id
@@ -237,7 +237,7 @@ struct UnigramModel: Model {
             var hasSingle = false
             var at = 0
             var end = start
-            while end < n, let next = children[at][word[end].value] {
+            while end < n, let next = children[UInt64(at) << 32 | UInt64(word[end].value)] {
                 at = Int(next)
                 end += 1
                 let id = terminal[at]
@@ -259,24 +259,26 @@ struct UnigramModel: Model {
                 }
             }
         }
-        // Walk back; consecutive unknown pieces fuse into one (fuse_unk is always on).
-        var spans: [Range<Int>] = []
+        // Walk back; consecutive unknown pieces fuse into one (fuse_unk is always on). A piece
+        // found in the trie keeps its id; a fused unknown run is looked up again by its text.
+        var spans: [(range: Range<Int>, id: Int32?)] = []
         var end = n
         var unkRunStart: Int?
         var unkRunEnd = 0
         while end > 0 {
             let start = bestStart[end]
-            if let unkId, bestId[end] == unkId {
+            if bestId[end] == (unkId ?? -1) {
                 if unkRunStart == nil { unkRunEnd = end }
                 unkRunStart = start
             } else {
-                if let s = unkRunStart { spans.append(s..<unkRunEnd); unkRunStart = nil }
-                spans.append(start..<end)
+                if let s = unkRunStart { spans.append((s..<unkRunEnd, nil)); unkRunStart = nil }
+                spans.append((start..<end, bestId[end]))
             }
             end = start
         }
-        if let s = unkRunStart { spans.append(s..<unkRunEnd) }
-        for span in spans.reversed() {
+        if let s = unkRunStart { spans.append((s..<unkRunEnd, nil)) }
+        for (span, known) in spans.reversed() {
+            if let known { ids.append(known); continue }
             let piece = word[span].string
             if let id = vocab[piece] {
                 ids.append(id)

@@ -136,6 +136,9 @@ struct SequenceNormalizer: Normalizer {
 /// The `pattern` of Replace and Split: `{"String": "..."}` or `{"Regex": "..."}`.
 enum Pattern: @unchecked Sendable {
     case literal([Unicode.Scalar])
+    /// A regex that is one scalar repeated at least `minimum` times (ALBERT's " {2,}"),
+    /// matched without the regex engine.
+    case run(Unicode.Scalar, minimum: Int)
     // NSRegularExpression is immutable and documented as safe to share between threads.
     case regex(NSRegularExpression)
 
@@ -144,6 +147,10 @@ enum Pattern: @unchecked Sendable {
             self = .literal(Array(try s.string()))
         } else if let r = try json.optional("Regex") {
             let source = try r.string()
+            if let run = Self.scalarRun(source) {
+                self = run
+                return
+            }
             do {
                 self = .regex(try NSRegularExpression(pattern: source))
             } catch {
@@ -152,6 +159,16 @@ enum Pattern: @unchecked Sendable {
         } else {
             throw json.error("expected {\"String\": ...} or {\"Regex\": ...}")
         }
+    }
+
+    /// `c+` or `c{n,}` for a scalar `c` with no regex meaning.
+    private static func scalarRun(_ source: String) -> Pattern? {
+        let scalars = Array(source.unicodeScalars)
+        guard let c = scalars.first, c.properties.isAlphabetic || c == " " else { return nil }
+        let rest = String(String.UnicodeScalarView(scalars.dropFirst()))
+        if rest == "+" { return .run(c, minimum: 1) }
+        guard rest.hasPrefix("{"), rest.hasSuffix(",}"), let n = Int(rest.dropFirst().dropLast(2)), n >= 1 else { return nil }
+        return .run(c, minimum: n)
     }
 
     /// Non-overlapping matches, left to right, as scalar index ranges.
@@ -168,6 +185,17 @@ enum Pattern: @unchecked Sendable {
                 } else {
                     i += 1
                 }
+            }
+            return result
+        case .run(let c, let minimum):
+            var result: [Range<Int>] = []
+            var i = 0
+            while i < text.count {
+                guard text[i] == c else { i += 1; continue }
+                var j = i + 1
+                while j < text.count && text[j] == c { j += 1 }
+                if j - i >= minimum { result.append(i..<j) }
+                i = j
             }
             return result
         case .regex(let regex):

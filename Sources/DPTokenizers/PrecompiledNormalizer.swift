@@ -11,6 +11,8 @@ struct PrecompiledNormalizer: Normalizer {
     let trie: [UInt32]
     /// [bytes] NUL-separated UTF-8 replacement strings
     let normalized: [UInt8]
+    /// [128] the replacement of each ASCII scalar on its own, nil where it has none
+    let asciiReplacements: [[UInt8]?]
 
     init(json: JSONNode) throws {
         let field = try json.required("precompiled_charsmap")
@@ -28,21 +30,29 @@ struct PrecompiledNormalizer: Normalizer {
         }
         normalized = Array(bytes[(4 + trieSize)...])
         guard !trie.isEmpty else { throw field.error("charsmap has an empty trie") }
+        let (units, blob) = (trie, normalized)
+        asciiReplacements = (0..<128).map { b in
+            Self.transform([UInt8(b)][...], trie: units, normalized: blob).map(Array.init)
+        }
     }
 
     /// The replacement of the shortest trie key that prefixes `key`, as darts-clone's common
     /// prefix search yields it first.
     private func transform(_ key: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        Self.transform(key, trie: trie, normalized: normalized)
+    }
+
+    private static func transform(_ key: ArraySlice<UInt8>, trie: [UInt32], normalized: [UInt8]) -> ArraySlice<UInt8>? {
         var nodePos = 0
         var unit = trie[0]
-        nodePos ^= Self.offset(unit)
+        nodePos ^= offset(unit)
         for c in key {
             if c == 0 { break }
             nodePos ^= Int(c)
             guard nodePos < trie.count else { return nil }
             unit = trie[nodePos]
             if unit & ((1 << 31) | 0xFF) != UInt32(c) { return nil }
-            nodePos ^= Self.offset(unit)
+            nodePos ^= offset(unit)
             if (unit >> 8) & 1 == 1 {
                 guard nodePos < trie.count else { return nil }
                 let start = Int(trie[nodePos] & ((1 << 31) - 1))
@@ -61,6 +71,20 @@ struct PrecompiledNormalizer: Normalizer {
 
     func normalize(_ text: inout [Unicode.Scalar]) {
         guard !text.isEmpty else { return }
+        // In ASCII text every scalar is its own grapheme except CR LF, so the table answers.
+        if text.allSatisfy({ $0.value < 0x80 }) && !text.contains("\r") {
+            var out: [Unicode.Scalar] = []
+            out.reserveCapacity(text.count)
+            for c in text {
+                if let replacement = asciiReplacements[Int(c.value)] {
+                    out.append(contentsOf: String(decoding: replacement, as: UTF8.self).unicodeScalars)
+                } else {
+                    out.append(c)
+                }
+            }
+            text = out
+            return
+        }
         var out: [UInt8] = []
         out.reserveCapacity(text.count + 8)
         // As in spm_precompiled: a grapheme shorter than 6 UTF-8 bytes is looked up whole;
