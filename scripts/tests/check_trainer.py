@@ -16,7 +16,9 @@ Each check exits non-zero with a message naming what differed:
      and --resume ends identical to an uninterrupted run;
   5. non-finite steps: an absurd learning rate makes the loss non-finite; the steps are skipped
      with a warning and the run stops after 5 in a row with one clear error;
-  6. evaluate and predict on the final checkpoint agree with training's last evaluation.
+  6. evaluate and predict on the final checkpoint agree with training's last evaluation;
+  7. --config FILE (YAML) gives the same run as the command line, which overrides it; an unknown
+     key names the key and the file; --keep K keeps the newest K checkpoints plus the best.
 """
 import argparse
 import json
@@ -194,6 +196,30 @@ def main() -> None:
         if abs(rmse - final["rmse"]) > 1e-4 * max(1.0, final["rmse"]):
             fail(f"predict: the predictions' RMSE {rmse} differs from training's final evaluation {final['rmse']}")
         print(f"  evaluate and predict agree with training's final evaluation (rmse {final['rmse']:.4f})")
+        print("7. config file, and --keep")
+        config = work / "run.yaml"
+        options = r.train_args(work / "unused")[2:]
+        pairs = dict(zip(options[0::2], options[1::2]))
+        pairs.pop("--output")
+        pairs["--max-steps"] = "7"  # overridden on the command line below
+        config.write_text("# the scenario's options, as a user would write them\n" + "".join(
+            f"{key[2:].replace('-', '_')}: {value}\n" for key, value in pairs.items()), encoding="utf-8")
+        r.run("--config run.yaml --max-steps 20", [str(r.binary), "train", "--config", str(config), "--max-steps", "20",
+                                                    "--output", str(work / "config")])
+        compare("config file vs command line", work / "config", work / "r1", 0.0)
+        config.write_text(config.read_text() + "learning_rate: 0.1\n", encoding="utf-8")
+        bad = r.run("unknown config key", [str(r.binary), "train", "--config", str(config), "--output",
+                                           str(work / "config-bad")], expect_rc=1)
+        if "learning_rate" not in bad.stderr or str(config) not in bad.stderr:
+            fail(f"unknown config key: the error names neither the key nor the file:\n{bad.stderr}")
+        print(f"  unknown config key: {bad.stderr.strip().splitlines()[0]}")
+        r.run("--keep 1 --save-every 5", r.train_args(work / "keep", "--keep", "1", "--save-every", "5",
+                                                      "--eval-every", "5", "--metric-for-best", "pearson"))
+        state = json.loads((work / "keep" / "checkpoint-20" / "trainer_state.json").read_text())
+        kept = sorted(int(p.name.split("-")[1]) for p in (work / "keep").glob("checkpoint-*"))
+        if kept != sorted({20, state["best_step"]}):
+            fail(f"--keep 1: kept checkpoints {kept}, expected the newest (20) and the best ({state['best_step']})")
+        print(f"  --keep 1: kept {kept} (newest, and best by pearson)")
         print("check_trainer: all checks passed")
     finally:
         shutil.rmtree(work, ignore_errors=True)

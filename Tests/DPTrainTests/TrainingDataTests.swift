@@ -1,0 +1,86 @@
+import DPData
+import DPTrain
+import Foundation
+import XCTest
+
+/// How a global batch is cut over ranks and micro-batches, and the seeded data order: the
+/// invariants that make a run independent of its rank count.
+final class TrainingDataTests: XCTestCase {
+    func testShardsAreContiguousEvenAndCoverTheBatch() {
+        for count in [1, 5, 16, 17] {
+            for world in 1...8 {
+                let shards = (0..<world).map { shardRange(count: count, rank: $0, worldSize: world) }
+                XCTAssertEqual(shards.first?.lowerBound, 0)
+                XCTAssertEqual(shards.last?.upperBound, count)
+                for (a, b) in zip(shards, shards.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                let sizes = shards.map(\.count)
+                XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "count \(count) over \(world) ranks: \(sizes)")
+                XCTAssertEqual(sizes, sizes.sorted(by: >), "larger shards come first")
+            }
+        }
+        XCTAssertEqual((0..<3).map { shardRange(count: 16, rank: $0, worldSize: 3).count }, [6, 5, 5])
+    }
+
+    func testChunksCoverTheRangeInOrder() {
+        let range = 7..<20
+        for size in [nil, 1, 3, 13, 50] as [Int?] {
+            let pieces = chunks(of: range, size: size)
+            XCTAssertEqual(pieces.flatMap { Array($0) }, Array(range))
+            if let size { XCTAssertTrue(pieces.allSatisfy { $0.count <= size }) }
+        }
+        XCTAssertTrue(chunks(of: 4..<4, size: 2).isEmpty)
+    }
+
+    func testEpochOrderIsASeededPermutationThatChangesEachEpoch() {
+        let schedule = DataSchedule(exampleCount: 50, globalBatchSize: 16, seed: 7)
+        let first = schedule.order(epoch: 0)
+        XCTAssertEqual(first.sorted(), Array(0..<50))
+        XCTAssertEqual(first, DataSchedule(exampleCount: 50, globalBatchSize: 16, seed: 7).order(epoch: 0))
+        XCTAssertNotEqual(first, schedule.order(epoch: 1))
+        XCTAssertNotEqual(first, DataSchedule(exampleCount: 50, globalBatchSize: 16, seed: 8).order(epoch: 0))
+    }
+
+    func testGlobalBatchesVisitEveryExampleOncePerEpochKeepingTheLastPartialBatch() {
+        let schedule = DataSchedule(exampleCount: 50, globalBatchSize: 16, seed: 1)
+        XCTAssertEqual(schedule.stepsPerEpoch, 4)
+        for epoch in 0..<2 {
+            let order = schedule.order(epoch: epoch)
+            let steps = (epoch * 4)..<(epoch * 4 + 4)
+            XCTAssertTrue(steps.allSatisfy { schedule.epoch(ofStep: $0) == epoch })
+            let batches = steps.map { schedule.globalBatch(step: $0, order: order) }
+            XCTAssertEqual(batches.map(\.count), [16, 16, 16, 2])
+            XCTAssertEqual(batches.flatMap { $0 }, order)
+        }
+    }
+
+    func testValidationSplitIsFixedDisjointAndComplete() {
+        let split = splitRows(count: 101, validationFraction: 0.1, seed: 0)
+        XCTAssertEqual(split.validation.count, 10)
+        XCTAssertEqual((split.train + split.validation).sorted(), Array(0..<101))
+        XCTAssertEqual(split.train, split.train.sorted())
+        XCTAssertEqual(split.validation, splitRows(count: 101, validationFraction: 0.1, seed: 0).validation)
+        XCTAssertNotEqual(split.validation, splitRows(count: 101, validationFraction: 0.1, seed: 1).validation)
+    }
+}
+
+/// The task a label column implies, and the label order that keeps integer labels' indices.
+final class TaskInferenceTests: XCTestCase {
+    private func table(_ text: String) throws -> Table {
+        try Table(parsing: Data(text.utf8), format: .tsv, url: URL(fileURLWithPath: "inline.tsv"))
+    }
+
+    func testTheLabelColumnDecidesTheTask() throws {
+        XCTAssertEqual(try inferTask(table: table("text\tlabel\na\t0\nb\t1\n"), labelColumn: "label").task, .classification)
+        XCTAssertEqual(try inferTask(table: table("text\tlabel\na\tpos\nb\tneg\n"), labelColumn: "label").task, .classification)
+        XCTAssertEqual(try inferTask(table: table("text\tlabel\na\t0.5\nb\t-1.25\n"), labelColumn: "label").task, .regression)
+        let manyIntegers = "text\tlabel\n" + (0..<30).map { "t\t\($0)\n" }.joined()
+        XCTAssertEqual(try inferTask(table: table(manyIntegers), labelColumn: "label").task, .regression)
+    }
+
+    func testIntegerLabelsSortNumericallyAndTextLabelsAlphabetically() throws {
+        let integers = try table("text\tlabel\na\t10\nb\t2\nc\t1\n")
+        XCTAssertEqual(try labelNames(table: integers, labelColumn: "label", rows: [0, 1, 2]), ["1", "2", "10"])
+        let words = try table("text\tlabel\na\tpos\nb\tneg\nc\tneutral\n")
+        XCTAssertEqual(try labelNames(table: words, labelColumn: "label", rows: [0, 1]), ["neg", "pos"])
+    }
+}
