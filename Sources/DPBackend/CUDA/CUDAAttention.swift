@@ -1,0 +1,22 @@
+// Self-attention over the fused (query | key | value) projection on the GPU
+// (cuda/kernels/attention.cu): batched sgemm over every (example, head) pair, with the masked
+// softmax and the attention-probability dropout in their own kernels.
+
+import CDPCUDA
+
+extension CUDABackend {
+    public func attentionForward(out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
+                                 qkv: UnsafePointer<Float>, attentionMask: UnsafePointer<Float>,
+                                 dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
+        check(api.dpc_attention_forward(out, probabilities, qkv, attentionMask, dpc_dropout(dropout),
+                                        Int32(B), Int32(T), Int32(C), Int32(NH)), "attentionForward")
+    }
+
+    public func attentionBackward(dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                  dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                                  probabilities: UnsafePointer<Float>, dropout: DropoutSite,
+                                  B: Int, T: Int, C: Int, NH: Int) {
+        check(api.dpc_attention_backward(dQKV, scratch, dOut, qkv, probabilities, dpc_dropout(dropout),
+                                         Int32(B), Int32(T), Int32(C), Int32(NH)), "attentionBackward")
+    }
+}

@@ -1,0 +1,21 @@
+// torch.nn.LayerNorm on the GPU (cuda/kernels/layernorm.cu).
+
+import CDPCUDA
+
+extension CUDABackend {
+    public func layerNormForward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                                 rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 N: Int, C: Int, epsilon: Float) {
+        check(api.dpc_layernorm_forward(out, mean, rstd, input, weight, bias, Int32(N), Int32(C), epsilon),
+              "layerNormForward")
+    }
+
+    public func layerNormBackward(dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
+                                  dBias: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                  mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int) {
+        check(api.dpc_layernorm_backward(dInput, dWeight, dBias, dOut, input, weight, mean, rstd, Int32(N), Int32(C)),
+              "layerNormBackward")
+    }
+}

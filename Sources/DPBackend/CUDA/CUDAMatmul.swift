@@ -1,0 +1,19 @@
+// Linear layers through cuBLAS sgemm in fp32 (cuda/kernels/matmul.cu).
+
+import CDPCUDA
+
+extension CUDABackend {
+    public func matmulForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              N: Int, C: Int, OC: Int) {
+        check(api.dpc_matmul_forward(out, input, weight, bias, Int32(N), Int32(C), Int32(OC)), "matmulForward")
+    }
+
+    public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
+                               dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
+                               input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               N: Int, C: Int, OC: Int) {
+        check(api.dpc_matmul_backward(dInput, dWeight, dBias, dOut, input, weight, Int32(N), Int32(C), Int32(OC)),
+              "matmulBackward")
+    }
+}

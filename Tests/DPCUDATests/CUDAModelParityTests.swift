@@ -1,0 +1,120 @@
+// Whole models on CUDA: one full training step (forward with dropout, loss, backward, clipping,
+// AdamW) against the CPU backend from the same weights and batch, and the golden PyTorch
+// tensors of the committed tiny cases, as GoldenModelTests checks them on the CPU.
+
+import DPBackend
+import DPModels
+import DPTensor
+import DPTestSupport
+import DPTrain
+import Foundation
+import XCTest
+
+final class CUDAModelParityTests: XCTestCase {
+    /// The committed tiny golden cases. Tests/DPModelsTests/Golden is found next to this source
+    /// file, or under the current directory when the test binary was built elsewhere (the GPU
+    /// machine runs a binary built on another machine, from the repository root).
+    private func goldenCases() throws -> [GoldenCase] {
+        let besideSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("DPModelsTests")
+        let underCurrent = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            .appendingPathComponent("Tests/DPModelsTests")
+        let folder = FileManager.default.fileExists(atPath: besideSource.appendingPathComponent("Golden").path)
+            ? besideSource : underCurrent
+        return try GoldenCase.committed(in: folder.appendingPathComponent("GoldenModelTests.swift").path)
+    }
+
+    /// One training step per golden architecture (BERT, RoBERTa, ALBERT; pooler, first-token,
+    /// mean and RoBERTa heads; regression and classification), dropout on, on both backends.
+    func testTrainingStepMatchesCPU() throws {
+        let cuda = try makeCUDABackend()
+        let cases = try goldenCases()
+        XCTAssertGreaterThanOrEqual(cases.count, 7, "golden fixtures are missing")
+        for golden in cases {
+            let (reference, table) = try step(golden, backend: CPUBackend(threads: 2))
+            let (got, _) = try step(golden, backend: cuda)
+            for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
+                assertParity(got[name]!, expected, "\(golden.name) step \(name)")
+                guard expected.count == table.totalCount else { continue }
+                // Each parameter's slice on its own too, with CUDAParity.sliceTolerance and a
+                // floor of the norm the slice would have if the buffer's were spread evenly.
+                let norm = expected.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+                for spec in table.specs {
+                    assertParity(Array(got[name]![spec.range]), Array(expected[spec.range]),
+                                 "\(golden.name) step \(name) \(spec.name)",
+                                 floor: norm * (Double(spec.count) / Double(table.totalCount)).squareRoot(),
+                                 tolerance: CUDAParity.sliceTolerance)
+                }
+            }
+        }
+    }
+
+    /// Runs two steps (so that AdamW's state carries over) and returns what each produced.
+    private func step(_ golden: GoldenCase, backend: any Backend) throws -> ([String: [Float]], ParameterTable) {
+        let (model, _) = try EncoderModel.load(from: golden.directory, backend: backend)
+        let batch = try golden.batch(for: model), targets = try golden.targets(for: model)
+        let optimizer = AdamWOptimizer(table: model.table, settings: AdamWSettings(), backend: backend)
+        var results: [String: [Float]] = [:]
+        for step in 0..<2 {
+            let dropout = DropoutSettings(hidden: 0.1, attention: 0.1, classifier: 0.1, seed: 5, step: UInt64(step))
+            let statistics = trainingStep(model: model, optimizer: optimizer, batch: batch, targets: targets,
+                                          settings: StepSettings(learningRate: 1e-3, maxGradientNorm: 0.5,
+                                                                 dropout: dropout))
+            results["\(step).loss"] = [statistics.loss]
+            results["\(step).gradient norm"] = [statistics.gradientNorm]
+            results["\(step).logits"] = model.logits()
+            results["\(step).gradients (clipped)"] = download(model.gradients, model.parameterCount, backend)
+        }
+        results["parameters"] = download(model.parameters, model.parameterCount, backend)
+        results["adam m"] = download(optimizer.m, model.parameterCount, backend)
+        results["adam v"] = download(optimizer.v, model.parameterCount, backend)
+        return (results, model.table)
+    }
+
+    private func download(_ pointer: UnsafePointer<Float>, _ count: Int, _ backend: any Backend) -> [Float] {
+        var host = [Float](repeating: 0, count: count)
+        host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: pointer, count: count) }
+        return host
+    }
+
+    /// GoldenModelTests' check, on the CUDA backend, with its tolerances: forward activations
+    /// relative 1e-4 and absolute 2e-5, gradients relative 1e-3 and absolute 1e-4, each element
+    /// held to the scale of its whole tensor (see GoldenModelTests for why).
+    func testTinyModelsMatchTransformersOnCUDA() throws {
+        let cuda = try makeCUDABackend()
+        let activations = Tolerance(relative: 1e-4, absolute: 2e-5), gradients = Tolerance(relative: 1e-3, absolute: 1e-4)
+        for golden in try goldenCases() {
+            let (model, _) = try EncoderModel.load(from: golden.directory, backend: cuda)
+            let batch = try golden.batch(for: model)
+            model.forward(batch, dropout: nil)
+            for index in 0...model.layout.schedule.count {
+                expect(model.hiddenState(index), golden, "hidden_states.\(index)", activations)
+            }
+            if golden.has("pooled_output") { expect(model.poolerOutput(), golden, "pooled_output", activations) }
+            if golden.has("pooled") { expect(model.pooledFeatures(), golden, "pooled", activations) }
+            expect(model.logits(), golden, "logits", activations)
+            let losses = model.loss(try golden.targets(for: model), gradScale: 1 / Float(batch.B))
+            expect([losses.reduce(0, +) / Float(batch.B)], golden, "loss", activations)
+            model.zeroGradients()
+            model.backward()
+            let all = download(model.gradients, model.parameterCount, cuda)
+            let stored = Set(try CheckpointFolder(directory: golden.directory).loadTensorNames())
+            for spec in model.table.specs {
+                let name = stored.contains(spec.name) ? spec.name : model.layout.prefix + spec.name
+                expect(Array(all[spec.range]), golden, "grad." + name, gradients)
+            }
+            print("golden \(golden.name) on \(cuda.deviceName): checked")
+        }
+    }
+
+    private func expect(_ got: [Float], _ golden: GoldenCase, _ tensor: String, _ tolerance: Tolerance,
+                        file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            if let problem = mismatch(got, try golden.floats(tensor).map(Double.init), tolerance) {
+                XCTFail("\(golden.name) \(tensor) on CUDA: \(problem)", file: file, line: line)
+            }
+        } catch {
+            XCTFail("\(golden.name) \(tensor): \(error)", file: file, line: line)
+        }
+    }
+}

@@ -1,0 +1,221 @@
+// Every Backend op on the CPU reference and on CUDA with the same inputs, compared tensor by
+// tensor with CUDAParity's normalised error (at most 1e-6, never NaN). Sizes are small and odd
+// (T = 37, C = 48) so that partial warps, padding and tails are exercised; inputs are seeded,
+// so both backends see the same numbers.
+
+import DPBackend
+import DPTestSupport
+import XCTest
+
+final class CUDAOpParityTests: XCTestCase {
+    private let (B, T, C, NH, OC, V, P, TV, K) = (3, 37, 48, 4, 80, 50, 40, 2, 5)
+
+    /// Runs `body` once per backend and compares every named output; `body` must draw its
+    /// inputs deterministically, since it runs twice.
+    private func compare(_ op: String, file: StaticString = #filePath, line: UInt = #line,
+                         _ body: (DeviceScope) -> [(String, DeviceFloats)]) throws {
+        let cuda = try makeCUDABackend()
+        let reference = withDeviceScope(CPUBackend(threads: 2)) { scope in body(scope).map { ($0.0, $0.1.array) } }
+        let got = withDeviceScope(cuda) { scope in body(scope).map { ($0.0, $0.1.array) } }
+        for ((name, expected), (_, actual)) in zip(reference, got) {
+            assertParity(actual, expected, "\(op) \(name)", file: file, line: line)
+        }
+    }
+
+    /// The mask of a batch whose examples hold T, T - 5 and 1 tokens. // (B, T)
+    private var paddedMask: [Float] {
+        (0..<B).flatMap { b in (0..<T).map { t in t < [T, T - 5, 1][b % 3] ? Float(1) : 0 } }
+    }
+
+    private func dropout(_ scope: DeviceScope, probability: Float, site: UInt64 = 7) -> DropoutSite {
+        DropoutSite(probability: probability, seed: 42, step: 3, site: site,
+                    exampleIndices: scope.indices([5, 0, 11]).pointer)
+    }
+
+    func testMemoryAndVectorOps() throws {
+        let n = 100_003
+        try compare("vector") { scope in
+            let a = scope.floats(randomFloats(n, seed: 1)), b = scope.floats(randomFloats(n, seed: 2))
+            let copied = scope.floats(repeating: .nan, count: n), zeroed = scope.floats(randomFloats(n, seed: 3))
+            scope.backend.add(a.pointer, b.pointer, count: n)
+            scope.backend.scale(b.pointer, by: 0.37, count: n)
+            scope.backend.copy(copied.pointer, from: a.pointer, count: n)
+            scope.backend.zero(zeroed.pointer, count: n)
+            return [("add", a), ("scale", b), ("copy", copied), ("zero", zeroed)]
+        }
+        let cuda = try makeCUDABackend()
+        let values = randomFloats(3_000_017, in: -3...3, seed: 4)
+        let expected = withDeviceScope(CPUBackend(threads: 1)) { $0.backend.sumOfSquares($0.floats(values).pointer, count: values.count) }
+        let got = withDeviceScope(cuda) { $0.backend.sumOfSquares($0.floats(values).pointer, count: values.count) }
+        assertParity([Float(got)], [Float(expected)], "sumOfSquares")
+        XCTAssertLessThanOrEqual(abs(got - expected) / expected, 1e-7, "sumOfSquares in Double: \(got) vs \(expected)")
+    }
+
+    func testEmbeddings() throws {
+        let N = B * T
+        // Repeated ids: rows shared by several tokens must sum every contribution.
+        let words = (0..<N).map { Int32(($0 * 7) % V) }, positions = (0..<N).map { Int32($0 % T) }
+        let types = (0..<N).map { Int32($0 % TV) }
+        try compare("embeddings") { scope in
+            let out = scope.floats(repeating: .nan, count: N * C)
+            let wordTable = scope.floats(randomFloats(V * C, seed: 1)), positionTable = scope.floats(randomFloats(P * C, seed: 2))
+            let typeTable = scope.floats(randomFloats(TV * C, seed: 3))
+            let w = scope.indices(words), p = scope.indices(positions), t = scope.indices(types)
+            scope.backend.embeddingsForward(out: out.pointer, wordIds: w.pointer, positionIds: p.pointer, typeIds: t.pointer,
+                                            wordTable: wordTable.pointer, positionTable: positionTable.pointer,
+                                            typeTable: typeTable.pointer, B: B, T: T, C: C)
+            let dWord = scope.floats(randomFloats(V * C, seed: 4)), dPosition = scope.floats(randomFloats(P * C, seed: 5))
+            let dType = scope.floats(randomFloats(TV * C, seed: 6)), dOut = scope.floats(randomFloats(N * C, seed: 7))
+            scope.backend.embeddingsBackward(dWordTable: dWord.pointer, dPositionTable: dPosition.pointer,
+                                             dTypeTable: dType.pointer, dOut: dOut.pointer, wordIds: w.pointer,
+                                             positionIds: p.pointer, typeIds: t.pointer, B: B, T: T, C: C)
+            return [("out", out), ("dWordTable", dWord), ("dPositionTable", dPosition), ("dTypeTable", dType)]
+        }
+    }
+
+    func testMatmul() throws {
+        let N = B * T
+        for withBias in [true, false] {
+            try compare("matmul bias=\(withBias)") { scope in
+                let input = scope.floats(randomFloats(N * C, seed: 1)), weight = scope.floats(randomFloats(OC * C, seed: 2))
+                let bias = scope.floats(randomFloats(OC, seed: 3)), out = scope.floats(repeating: .nan, count: N * OC)
+                scope.backend.matmulForward(out: out.pointer, input: input.pointer, weight: weight.pointer,
+                                            bias: withBias ? bias.pointer : nil, N: N, C: C, OC: OC)
+                let dOut = scope.floats(randomFloats(N * OC, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
+                let dWeight = scope.floats(randomFloats(OC * C, seed: 5)), dBias = scope.floats(randomFloats(OC, seed: 6))
+                scope.backend.matmulBackward(dInput: withBias ? dInput.pointer : nil, dWeight: dWeight.pointer,
+                                             dBias: withBias ? dBias.pointer : nil, dOut: dOut.pointer,
+                                             input: input.pointer, weight: weight.pointer, N: N, C: C, OC: OC)
+                return withBias ? [("out", out), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias)]
+                    : [("out", out), ("dWeight", dWeight), ("dBias untouched", dBias)]
+            }
+        }
+    }
+
+    func testLayerNorm() throws {
+        let N = B * T
+        try compare("layerNorm") { scope in
+            let input = scope.floats(randomFloats(N * C, in: -2...3, seed: 1))
+            let weight = scope.floats(randomFloats(C, in: 0.5...1.5, seed: 2)), bias = scope.floats(randomFloats(C, seed: 3))
+            let out = scope.floats(repeating: .nan, count: N * C)
+            let mean = scope.floats(repeating: .nan, count: N), rstd = scope.floats(repeating: .nan, count: N)
+            scope.backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: input.pointer,
+                                           weight: weight.pointer, bias: bias.pointer, N: N, C: C, epsilon: 1e-12)
+            let dOut = scope.floats(randomFloats(N * C, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
+            let dWeight = scope.floats(randomFloats(C, seed: 5)), dBias = scope.floats(randomFloats(C, seed: 6))
+            scope.backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+                                            dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
+                                            mean: mean.pointer, rstd: rstd.pointer, N: N, C: C)
+            return [("out", out), ("mean", mean), ("rstd", rstd), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias)]
+        }
+    }
+
+    func testActivations() throws {
+        let n = 10_007
+        for form in GELUForm.allCases {
+            try compare("gelu \(form)") { scope in
+                let input = scope.floats(randomFloats(n, in: -6...6, seed: 1))
+                let out = scope.floats(repeating: .nan, count: n), slope = scope.floats(repeating: .nan, count: n)
+                let inPlace = scope.floats(randomFloats(n, in: -6...6, seed: 1))
+                scope.backend.geluForward(out: out.pointer, slope: slope.pointer, input: input.pointer, count: n, form: form)
+                scope.backend.geluForward(out: inPlace.pointer, slope: nil, input: inPlace.pointer, count: n, form: form)
+                let dOut = scope.floats(randomFloats(n, seed: 2)), dInput = scope.floats(repeating: .nan, count: n)
+                scope.backend.geluBackward(dInput: dInput.pointer, dOut: dOut.pointer, slope: slope.pointer, count: n)
+                return [("out", out), ("slope", slope), ("in place", inPlace), ("dInput", dInput)]
+            }
+        }
+        try compare("tanh") { scope in
+            let input = scope.floats(randomFloats(n, in: -5...5, seed: 1)), out = scope.floats(repeating: .nan, count: n)
+            scope.backend.tanhForward(out: out.pointer, input: input.pointer, count: n)
+            let dOut = scope.floats(randomFloats(n, seed: 2)), dInput = scope.floats(repeating: .nan, count: n)
+            scope.backend.tanhBackward(dInput: dInput.pointer, dOut: dOut.pointer, out: out.pointer, count: n)
+            return [("out", out), ("dInput", dInput)]
+        }
+    }
+
+    func testDropout() throws {
+        let R = T * C
+        for probability: Float in [0, 0.1, 0.5] {
+            try compare("dropout p=\(probability)") { scope in
+                let site = dropout(scope, probability: probability)
+                let input = scope.floats(randomFloats(B * R, seed: 1)), out = scope.floats(repeating: .nan, count: B * R)
+                scope.backend.dropoutForward(out: out.pointer, input: input.pointer, dropout: site, B: B, R: R)
+                let dOut = scope.floats(randomFloats(B * R, seed: 2))
+                scope.backend.dropoutBackward(dInput: dOut.pointer, dOut: dOut.pointer, dropout: site, B: B, R: R)
+                return [("out", out), ("dInput in place", dOut)]
+            }
+        }
+    }
+
+    func testAttention() throws {
+        let mask = paddedMask
+        for probability: Float in [0, 0.1] {
+            try compare("attention p=\(probability)") { scope in
+                let site = dropout(scope, probability: probability, site: 9)
+                let qkv = scope.floats(randomFloats(B * T * 3 * C, in: -2...2, seed: 1))
+                let attentionMask = scope.floats(mask)
+                let out = scope.floats(repeating: .nan, count: B * T * C)
+                let probabilities = scope.floats(repeating: .nan, count: B * NH * T * T)
+                scope.backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkv.pointer,
+                                               attentionMask: attentionMask.pointer, dropout: site,
+                                               B: B, T: T, C: C, NH: NH)
+                let dOut = scope.floats(randomFloats(B * T * C, seed: 2))
+                let dQKV = scope.floats(repeating: .nan, count: B * T * 3 * C)
+                let scratch = scope.floats(repeating: .nan, count: B * NH * T * T)
+                scope.backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOut.pointer,
+                                                qkv: qkv.pointer, probabilities: probabilities.pointer, dropout: site,
+                                                B: B, T: T, C: C, NH: NH)
+                return [("out", out), ("probabilities", probabilities), ("dQKV", dQKV)]
+            }
+        }
+    }
+
+    func testPooling() throws {
+        let mask = paddedMask
+        try compare("pooling") { scope in
+            let input = scope.floats(randomFloats(B * T * C, seed: 1)), attentionMask = scope.floats(mask)
+            let first = scope.floats(repeating: .nan, count: B * C), mean = scope.floats(repeating: .nan, count: B * C)
+            scope.backend.firstTokenForward(out: first.pointer, input: input.pointer, B: B, T: T, C: C)
+            scope.backend.meanPoolForward(out: mean.pointer, input: input.pointer, attentionMask: attentionMask.pointer,
+                                          B: B, T: T, C: C)
+            let dOut = scope.floats(randomFloats(B * C, seed: 2))
+            let dFirst = scope.floats(repeating: .nan, count: B * T * C), dMean = scope.floats(repeating: .nan, count: B * T * C)
+            scope.backend.firstTokenBackward(dInput: dFirst.pointer, dOut: dOut.pointer, B: B, T: T, C: C)
+            scope.backend.meanPoolBackward(dInput: dMean.pointer, dOut: dOut.pointer, attentionMask: attentionMask.pointer,
+                                           B: B, T: T, C: C)
+            return [("first token", first), ("mean", mean), ("dFirst", dFirst), ("dMean", dMean)]
+        }
+    }
+
+    func testLosses() throws {
+        try compare("losses") { scope in
+            let predictions = scope.floats(randomFloats(B, in: -3...3, seed: 1)), targets = scope.floats(randomFloats(B, seed: 2))
+            let mse = scope.floats(repeating: .nan, count: B), dPredictions = scope.floats(repeating: .nan, count: B)
+            scope.backend.mseLoss(losses: mse.pointer, dPredictions: dPredictions.pointer, predictions: predictions.pointer,
+                                  targets: targets.pointer, B: B, gradScale: 1 / Float(B))
+            let logits = scope.floats(randomFloats(B * K, in: -8...8, seed: 3)), labels = scope.indices([4, 0, 2])
+            let crossEntropy = scope.floats(repeating: .nan, count: B), dLogits = scope.floats(repeating: .nan, count: B * K)
+            scope.backend.crossEntropyLoss(losses: crossEntropy.pointer, dLogits: dLogits.pointer, logits: logits.pointer,
+                                           labels: labels.pointer, B: B, K: K, gradScale: 0.25)
+            return [("mse", mse), ("dPredictions", dPredictions), ("cross entropy", crossEntropy), ("dLogits", dLogits)]
+        }
+    }
+
+    func testAdamW() throws {
+        let n = 50_021
+        for (step, weightDecay) in [(1, Float(0.01)), (7, 0)] {
+            try compare("adamW step \(step)") { scope in
+                let parameters = scope.floats(randomFloats(n, seed: 1)), gradients = scope.floats(randomFloats(n, seed: 2))
+                let m = scope.floats(randomFloats(n, in: -0.1...0.1, seed: 3))
+                let v = scope.floats(randomFloats(n, in: 0...0.01, seed: 4))
+                let t = Float(step)
+                scope.backend.adamW(parameters: parameters.pointer, gradients: gradients.pointer, m: m.pointer, v: v.pointer,
+                                    count: n, hyperparameters: AdamWHyperparameters(
+                                        learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-6,
+                                        weightDecay: weightDecay, biasCorrection1: 1 - powf(0.9, t),
+                                        biasCorrection2: 1 - powf(0.999, t)))
+                return [("parameters", parameters), ("m", m), ("v", v)]
+            }
+        }
+    }
+}
