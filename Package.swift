@@ -14,13 +14,16 @@ let systemLibraries: [Target] = [
 
 let shims: [Target] = [
     .target(name: "CMPIShim", dependencies: ["CMPI"]),
+    // The CUDA backend's C ABI and its run-time loader: libdpcuda.so (scripts/build-cuda.sh) is
+    // opened with dlopen, so the package builds and tests without CUDA.
+    .target(name: "CDPCUDA", linkerSettings: [.linkedLibrary("dl")]),
 ]
 
 // MARK: - Libraries, by concern
 
 let libraries: [Target] = [
     .target(name: "DPTensor"),
-    .target(name: "DPBackend", dependencies: ["DPTensor", "COpenBLAS"]),
+    .target(name: "DPBackend", dependencies: ["DPTensor", "COpenBLAS", "CDPCUDA"]),
     .target(name: "DPModels", dependencies: ["DPTensor", "DPBackend"]),
     .target(name: "DPTrain", dependencies: ["DPTensor", "DPBackend", "DPModels", "DPDistributed", "DPData", "DPTokenizers"]),
     // Users' files: CSV/TSV/JSONL tables and YAML/JSON config files.
