@@ -47,6 +47,9 @@ public struct TrainerSettings: Sendable {
     public var saveEvery: Int?
     public var keep = 2
     public var checkParameters = false
+    /// Also log each layer's gradient norm (before clipping): Mosbach et al.'s sign of a failing
+    /// run is the lower layers' norms collapsing while the top layers' stay.
+    public var logLayerGradientNorms = false
     /// Non-finite steps in a row that are skipped before the run gives up.
     public var maxBadSteps = 5
     public var evalBatchSize = 64
@@ -167,7 +170,9 @@ public final class DataParallelTrainer {
             let epoch = schedule.epoch(ofStep: step)
             if epoch != orderEpoch { order = schedule.order(epoch: epoch); orderEpoch = epoch }
             let batch = schedule.globalBatch(step: step, order: order)
-            let outcome = try trainStep(step: step, batch: batch)
+            let logging = (step + 1) % settings.logEvery == 0 || step + 1 == settings.totalSteps
+            let outcome = try trainStep(step: step, batch: batch,
+                                        layerNorms: logging && settings.logLayerGradientNorms)
             state.step += 1
             state.epoch = schedule.epoch(ofStep: state.step)
             losses.append(outcome.loss)
@@ -189,6 +194,7 @@ public final class DataParallelTrainer {
             if state.step % settings.logEvery == 0 || last || outcome.stopSignal != nil {
                 let seconds = Date().timeIntervalSince(window.since)
                 try logTraining(loss: window.loss / Double(window.steps), gradientNorm: outcome.gradientNorm,
+                                layerGradientNorms: outcome.layerGradientNorms,
                                 learningRate: outcome.learningRate, examplesPerSecond: Double(window.examples) / seconds,
                                 tokensPerSecond: Double(window.tokens) / seconds,
                                 eta: Date().timeIntervalSince(started) / Double(state.step - startStep)
@@ -218,9 +224,10 @@ public final class DataParallelTrainer {
         var learningRate: Float
         var applied: Bool
         var stopSignal: Int32?
+        var layerGradientNorms: [String: Double]?
     }
 
-    private func trainStep(step: Int, batch: [Int]) throws -> StepOutcome {
+    private func trainStep(step: Int, batch: [Int], layerNorms: Bool) throws -> StepOutcome {
         let shard = shardRange(count: batch.count, rank: communicator.rank, worldSize: communicator.worldSize)
         let dropout = DropoutSettings(hidden: settings.dropout.hidden, attention: settings.dropout.attention,
                                       classifier: settings.dropout.classifier, seed: settings.seed, step: UInt64(step))
@@ -243,6 +250,7 @@ public final class DataParallelTrainer {
         try communicator.allreduceSum(&shared, count: shared.count)
         backend.scale(model.gradients, by: 1 / Float(batch.count), count: model.parameterCount)
         let loss = Float(shared[0] / Double(batch.count))
+        let layerGradientNorms = layerNorms ? self.layerGradientNorms() : nil
         let norm = clipGradientNorm(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
                                     backend: backend)
         let learningRate = learningRates.learningRate(atStep: step)
@@ -253,7 +261,19 @@ public final class DataParallelTrainer {
         }
         let signal = shared[1] > 0 ? StopSignal.received ?? 0 : nil
         return StepOutcome(loss: loss, gradientNorm: norm, learningRate: learningRate, applied: applied,
-                           stopSignal: signal)
+                           stopSignal: signal, layerGradientNorms: layerGradientNorms)
+    }
+
+    /// The averaged gradient's L2 norm per group of the parameter table: "embeddings",
+    /// "layer_<i>" and "head" (pooler and classifier).
+    private func layerGradientNorms() -> [String: Double] {
+        var sums: [String: Double] = [:]
+        for spec in model.table.specs {
+            let group = spec.layer.map { "layer_\($0)" }
+                ?? (spec.name.hasPrefix("embeddings.") || spec.name.hasPrefix("encoder.") ? "embeddings" : "head")
+            sums[group, default: 0] += backend.sumOfSquares(model.gradients + spec.offset, count: spec.count)
+        }
+        return sums.mapValues { $0.squareRoot() }
     }
 
     // MARK: Rank 0's duties
@@ -265,16 +285,23 @@ public final class DataParallelTrainer {
             + "weight decay on \(table.decayingCount) parameters, none on \(table.totalCount - table.decayingCount)"
     }
 
-    private func logTraining(loss: Double, gradientNorm: Float, learningRate: Float, examplesPerSecond: Double,
-                             tokensPerSecond: Double, eta: Double) throws {
+    private func logTraining(loss: Double, gradientNorm: Float, layerGradientNorms: [String: Double]?,
+                             learningRate: Float, examplesPerSecond: Double, tokensPerSecond: Double,
+                             eta: Double) throws {
         guard let log else { return }
         let epoch = Double(state.step) / Double(schedule.stepsPerEpoch)
         log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  ETA %@",
                        state.step, settings.totalSteps, epoch, loss, learningRate, gradientNorm,
                        examplesPerSecond, tokensPerSecond, formatDuration(eta)))
-        try log.record(["type": "train", "step": state.step, "epoch": epoch, "loss": loss, "lr": Double(learningRate),
-                        "grad_norm": Double(gradientNorm), "examples_per_s": examplesPerSecond,
-                        "tokens_per_s": tokensPerSecond])
+        var record: [String: Any] = ["type": "train", "step": state.step, "epoch": epoch, "loss": loss,
+                                     "lr": Double(learningRate), "grad_norm": Double(gradientNorm),
+                                     "examples_per_s": examplesPerSecond, "tokens_per_s": tokensPerSecond]
+        if let layerGradientNorms {
+            record["layer_grad_norms"] = layerGradientNorms.mapValues { $0.isFinite ? $0 as Any : NSNull() }
+            let text = layerGradientNorms.sorted { $0.key < $1.key }.map { String(format: "%@ %.3g", $0.key, $0.value) }
+            log.say("  layer gradient norms: " + text.joined(separator: "  "))
+        }
+        try log.record(record)
         log.progress(step: state.step, total: settings.totalSteps, suffix: "ETA \(formatDuration(eta))")
     }
 

@@ -49,6 +49,7 @@ public struct TrainingConfiguration: Sendable {
     public var resume = false
     public var threads = 1
     public var check = false
+    public var logLayerGradientNorms = false
 
     public init(model: URL, train: URL, columns: DataColumns) {
         self.model = model
@@ -195,6 +196,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.saveEvery = configuration.saveEvery
     settings.keep = configuration.keep
     settings.checkParameters = configuration.check
+    settings.logLayerGradientNorms = configuration.logLayerGradientNorms
     settings.extraFiles = tokenizerFiles(in: configuration.model)
 
     if root {

@@ -75,6 +75,8 @@ struct Train: ParsableCommand {
     // Run control
     @Option(name: .long, help: "Seeds data order, dropout and any fresh head.") var seed: UInt64 = 42
     @Option(name: .long, help: "Log every N steps.") var logEvery = 10
+    @Flag(name: .long, help: "Also log the gradient norm of each layer (before clipping).")
+    var logLayerGradNorms = false
     @Option(name: .long, help: "Evaluate every N steps (and always at the end).") var evalEvery: Int?
     @Option(name: .long, help: "Examples per evaluation batch on one rank.") var evalBatchSize = 64
     @Option(name: .long, help: "The evaluation metric that picks the best checkpoint (rmse, pearson, accuracy, f1, mcc, ...).")
@@ -169,6 +171,7 @@ struct Train: ParsableCommand {
         c.resume = resume
         c.threads = threads
         c.check = check
+        c.logLayerGradientNorms = logLayerGradNorms
         return c
     }
 

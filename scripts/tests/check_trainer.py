@@ -18,7 +18,8 @@ Each check exits non-zero with a message naming what differed:
      with a warning and the run stops after 5 in a row with one clear error;
   6. evaluate and predict on the final checkpoint agree with training's last evaluation;
   7. --config FILE (YAML) gives the same run as the command line, which overrides it; an unknown
-     key names the key and the file; --keep K keeps the newest K checkpoints plus the best.
+     key names the key and the file; --keep K keeps the newest K checkpoints plus the best;
+     --log-layer-grad-norms logs per-layer norms that make up the global norm.
 """
 import argparse
 import json
@@ -220,6 +221,15 @@ def main() -> None:
         if kept != sorted({20, state["best_step"]}):
             fail(f"--keep 1: kept checkpoints {kept}, expected the newest (20) and the best ({state['best_step']})")
         print(f"  --keep 1: kept {kept} (newest, and best by pearson)")
+        r.run("--log-layer-grad-norms", r.train_args(work / "layers", "--log-layer-grad-norms", "--max-steps", "4"))
+        for record in json.loads("[" + ",".join((work / "layers" / "metrics.jsonl").read_text().split()) + "]"):
+            if record["type"] != "train":
+                continue
+            groups = record["layer_grad_norms"]
+            total = float(np.sqrt(sum(v * v for v in groups.values())))
+            if set(groups) != {"embeddings", "layer_0", "layer_1", "head"} or abs(total - record["grad_norm"]) > 1e-4 * total:
+                fail(f"--log-layer-grad-norms: step {record['step']}: {groups} do not make up grad_norm {record['grad_norm']}")
+        print("  --log-layer-grad-norms: the per-layer norms make up the global norm at every step")
         print("check_trainer: all checks passed")
     finally:
         shutil.rmtree(work, ignore_errors=True)
