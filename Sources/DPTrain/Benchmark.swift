@@ -34,6 +34,7 @@ public struct BenchmarkResult: Codable, Sendable {
     public var batch_size: Int
     public var seq_len: Int
     public var threads: Int
+    public var backend: String
 }
 
 /// Model FLOPs of one training step, the formula scripts/bench/pytorch_step.py uses too:
@@ -46,8 +47,9 @@ public func trainingFlops(layout: EncoderLayout, B: Int, T: Int) -> Double {
     return 6 * nonEmbedding * Double(B * T) + attention
 }
 
-public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult {
-    let backend = CPUBackend(threads: options.threads)
+/// Runs on `backend`, or on a CPU backend with `options.threads` threads when none is given.
+public func runBenchmark(_ options: BenchmarkOptions, backend: (any Backend)? = nil) throws -> BenchmarkResult {
+    let backend = backend ?? CPUBackend(threads: options.threads)
     let head = HeadSpec(pooling: .mean, task: .regression, numLabels: 1)
     let model: EncoderModel
     let name: String
@@ -88,7 +90,8 @@ public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult 
     return BenchmarkResult(median_step_s: median, tokens_per_s: Double(B * T) / median,
                            flops_per_step: trainingFlops(layout: model.layout, B: B, T: T),
                            peak_rss_mb: peakResidentMegabytes(), step_s: times, model: name,
-                           parameters: model.parameterCount, batch_size: B, seq_len: T, threads: options.threads)
+                           parameters: model.parameterCount, batch_size: B, seq_len: T, threads: options.threads,
+                           backend: backend.name)
 }
 
 public enum BenchmarkError: Error, CustomStringConvertible {

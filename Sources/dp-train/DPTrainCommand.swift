@@ -90,6 +90,7 @@ struct Bench: ParsableCommand {
         discussion: "Prints one JSON line with median_step_s, tokens_per_s, flops_per_step and peak_rss_mb.")
 
     @OptionGroup var model: ModelOption
+    @OptionGroup var backend: BackendOption
     @Option(name: .long, help: "Examples per step.") var batchSize = 16
     @Option(name: .long, help: "Tokens per example.") var seqLen = 128
     @Option(name: .long, help: "Threads for OpenBLAS and the row-parallel loops.") var threads = 1
@@ -110,7 +111,7 @@ struct Bench: ParsableCommand {
         options.threads = threads
         options.steps = steps
         options.seed = seed
-        let result = try runBenchmark(options)
+        let result = try runBenchmark(options, backend: try backend.makeBackend(threads: threads))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         print(String(decoding: try encoder.encode(result), as: UTF8.self))

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Time one full PyTorch training step on a CUDA GPU: the reference for `dp-train bench --backend cuda`.
+
+The step is scripts/bench/pytorch_step.py's (forward, masked mean pooling, Linear(H, 1), MSE,
+backward, clip_grad_norm_(1.0), AdamW, zero_grad), run eagerly on the GPU in fp32 with TF32 off
+(torch.backends.cuda.matmul.allow_tf32 = False, float32 matmul precision "highest"), which is
+what dp-train's CUDA backend computes. Each step's time is taken after torch.cuda.synchronize().
+The FLOPs formula and the models are pytorch_step.py's.
+
+    python3 scripts/bench/pytorch_step_gpu.py --model bert-base --batch-size 16 --seq-len 128 --steps 10
+    python3 scripts/bench/pytorch_step_gpu.py --probe     # cuBLAS fp32 sgemm GFLOP/s, the MFU denominator
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_step import build_model, flops_per_step  # noqa: E402
+
+
+def fp32_only(torch):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+
+def probe(torch, size=8192, repeats=20):
+    """Median fp32 GFLOP/s of a size^3 matrix product on random data, timed with CUDA events."""
+    a = torch.randn(size, size, device="cuda")
+    b = torch.randn(size, size, device="cuda")
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", help="model folder, bert-base or roberta-base")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10, help="timed steps (after 2 warm-up steps)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--probe", action="store_true", help="print the fp32 sgemm probe and exit")
+    args = ap.parse_args()
+
+    import torch
+
+    fp32_only(torch)
+    if args.probe:
+        print(json.dumps({"impl": "cublas-sgemm-probe", "gflops": probe(torch),
+                          "device": torch.cuda.get_device_name(), "torch": torch.__version__}), flush=True)
+        return
+    if args.model is None:
+        ap.error("--model is required unless --probe")
+    torch.manual_seed(args.seed)
+    encoder = build_model(args.model).cuda()
+    config = encoder.config
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    head = torch.nn.Linear(hidden, 1).cuda()
+    encoder.train()
+    head.train()
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=2e-5, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01)
+    non_embedding = sum(p.numel() for n, p in encoder.named_parameters() if not n.startswith("embeddings."))
+    non_embedding += sum(p.numel() for p in head.parameters())
+
+    B, T = args.batch_size, args.seq_len
+    low = 5  # never the pad id, so nothing is padding
+    warmup = 2
+    batches = [(torch.randint(low, config.vocab_size, (B, T), device="cuda"), torch.randn(B, device="cuda"))
+               for _ in range(args.steps + warmup)]
+    mask = torch.ones(B, T, dtype=torch.long, device="cuda")
+
+    def step(input_ids, target):
+        hidden_states = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden_states.dtype)                 # (B, T, 1)
+        pooled = (hidden_states * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, C)
+        loss = torch.nn.functional.mse_loss(head(pooled).squeeze(-1), target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    times = []
+    for i, (input_ids, target) in enumerate(batches):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step(input_ids, target)
+        torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    print(json.dumps({
+        "impl": "pytorch-cuda-fp32", "model": args.model, "batch_size": B, "seq_len": T, "steps": args.steps,
+        "median_step_s": median, "tokens_per_s": B * T / median,
+        "flops_per_step": flops_per_step(non_embedding, layers, hidden, B, T), "step_times_s": times,
+        "attn_implementation": getattr(config, "_attn_implementation", None),
+        "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
