@@ -16,6 +16,9 @@ The tokenizers:
                 assembled as transformers' ALBERT converter does
   bpe-suffix    BPE with continuing_subword_prefix, end_of_word_suffix and byte_fallback, behind
                 NFD/StripAccents/Lowercase, Whitespace/Digits/Punctuation/Split pre-tokenizers
+  llama-prepend Llama-2 style byte-fallback BPE over the whole text: Prepend + Replace normalizers,
+                no pre-tokenizer, TemplateProcessing "<s> $A"
+  llama-first   the same model behind Metaspace(prepend_scheme="first", split=False)
 Texts: GLUE sentences and pairs from ../shared/data/glue (skipped with a message when absent) plus
 the hard cases below. Training text: GLUE train files, else the repository's Markdown files.
 """
@@ -227,6 +230,23 @@ def train_bpe_suffix(training):
     return tok
 
 
+def train_llama_bpe(training):
+    """Merges learnt on Metaspace words, then used on whole texts as Llama-2's tokenizer.json does."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=specials, limit_alphabet=150, show_progress=False)
+    tok.train_from_iterator(training, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s>:1 $B:1", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    prepend = Tokenizer.from_str(tok.to_str())
+    prepend.pre_tokenizer = None
+    prepend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    first = Tokenizer.from_str(tok.to_str())
+    first.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    return prepend, first
+
+
 def cases(singles, pairs):
     """(text, pair, max_length) triples: every text without and with an explicit max_length."""
     items = [(t, None) for t in singles] + [(a, b) for a, b in pairs]
@@ -311,6 +331,9 @@ def main():
     if spm_tok is not None:
         write_expected(spm_tok, args.out / "spm-precompiled", items)
     write_expected(train_bpe_suffix(training), args.out / "bpe-suffix", items)
+    prepend, first = train_llama_bpe(training)
+    write_expected(prepend, args.out / "llama-prepend", items)
+    write_expected(first, args.out / "llama-first", items)
 
 
 if __name__ == "__main__":

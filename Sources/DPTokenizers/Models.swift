@@ -133,15 +133,21 @@ struct BPEModel: Model {
         ids.append(contentsOf: symbols)
     }
 
-    /// Applies the lowest-ranked merge among adjacent pairs, the leftmost on ties, until none applies.
+    @inline(__always) private func merge(_ left: Int32, _ right: Int32) -> (rank: Int32, id: Int32)? {
+        merges[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))]
+    }
+
+    /// Applies the lowest-ranked merge among adjacent pairs, the leftmost on ties, until none
+    /// applies. Short words rescan the pairs after each merge; long ones (a whole text when
+    /// there is no pre-tokenizer) keep the pairs in a heap, as `tokenizers` does.
     private func merge(_ symbols: inout [Int32]) {
+        if symbols.count > 48 { mergeWithHeap(&symbols); return }
         while symbols.count > 1 {
             var bestRank = Int32.max
             var bestAt = -1
             var bestId: Int32 = 0
             for k in 0..<(symbols.count - 1) {
-                let key = UInt64(UInt32(symbols[k])) << 32 | UInt64(UInt32(symbols[k + 1]))
-                if let m = merges[key], m.rank < bestRank {
+                if let m = merge(symbols[k], symbols[k + 1]), m.rank < bestRank {
                     bestRank = m.rank
                     bestAt = k
                     bestId = m.id
@@ -151,6 +157,78 @@ struct BPEModel: Model {
             symbols[bestAt] = bestId
             symbols.remove(at: bestAt + 1)
         }
+    }
+
+    private func mergeWithHeap(_ symbols: inout [Int32]) {
+        let n = symbols.count
+        // [n] neighbours in the shrinking word, -1 at the ends; merged-away symbols are not alive
+        var previous = (0..<n).map { $0 - 1 }
+        var following = (0..<n).map { $0 + 1 < n ? $0 + 1 : -1 }
+        var alive = [Bool](repeating: true, count: n)
+        var heap = MergeHeap()
+        for k in 0..<(n - 1) {
+            if let m = merge(symbols[k], symbols[k + 1]) { heap.push(MergeHeap.Entry(rank: m.rank, position: k, id: m.id)) }
+        }
+        while let top = heap.pop() {
+            let at = top.position
+            let right = following[at]
+            // Entries go stale when a neighbour merged first; skip those.
+            guard alive[at], right >= 0, let m = merge(symbols[at], symbols[right]), m.id == top.id else { continue }
+            symbols[at] = top.id
+            alive[right] = false
+            following[at] = following[right]
+            if following[right] >= 0 { previous[following[right]] = at }
+            if previous[at] >= 0, let m = merge(symbols[previous[at]], symbols[at]) {
+                heap.push(MergeHeap.Entry(rank: m.rank, position: previous[at], id: m.id))
+            }
+            if following[at] >= 0, let m = merge(symbols[at], symbols[following[at]]) {
+                heap.push(MergeHeap.Entry(rank: m.rank, position: at, id: m.id))
+            }
+        }
+        symbols = (0..<n).filter { alive[$0] }.map { symbols[$0] }
+    }
+}
+
+/// A binary min-heap of candidate merges, by rank and then by position.
+private struct MergeHeap {
+    struct Entry {
+        var rank: Int32
+        var position: Int
+        var id: Int32
+        func precedes(_ other: Entry) -> Bool {
+            rank != other.rank ? rank < other.rank : position < other.position
+        }
+    }
+    private var items: [Entry] = []
+
+    mutating func push(_ e: Entry) {
+        items.append(e)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].precedes(items[parent]) else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var best = parent
+                if left < items.count && items[left].precedes(items[best]) { best = left }
+                if right < items.count && items[right].precedes(items[best]) { best = right }
+                if best == parent { break }
+                items.swapAt(parent, best)
+                parent = best
+            }
+        }
+        return top
     }
 }
 
