@@ -10,7 +10,6 @@ struct AddedToken: Sendable {
     var lstrip: Bool
     var rstrip: Bool
     var normalized: Bool
-    var special: Bool
 }
 
 struct AddedTokenMatcher: Sendable {
@@ -71,7 +70,6 @@ func readAddedTokens(_ json: JSONNode) throws -> [AddedToken] {
                           singleWord: try node.optionalBool("single_word") ?? false,
                           lstrip: try node.optionalBool("lstrip") ?? false,
                           rstrip: try node.optionalBool("rstrip") ?? false,
-                          normalized: try node.optionalBool("normalized") ?? !special,
-                          special: special)
+                          normalized: try node.optionalBool("normalized") ?? !special)
     }
 }

@@ -4,7 +4,6 @@
 protocol Model: Sendable {
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32])
     func id(of token: String) -> Int32?
-    var vocabularySize: Int { get }
 }
 
 /// A token -> id table read from `model.vocab` ({"token": id, ...}).
@@ -23,7 +22,6 @@ struct WordPieceModel: Model {
     let prefix: String
     let maxInputCharsPerWord: Int
 
-    var vocabularySize: Int { vocab.count }
     func id(of token: String) -> Int32? { vocab[token] }
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
@@ -65,7 +63,6 @@ struct BPEModel: Model {
     /// [256] the ids of the `<0xNN>` tokens, for byte_fallback
     let byteIds: [Int32?]
 
-    var vocabularySize: Int { vocab.count }
     func id(of token: String) -> Int32? { vocab[token] }
 
     init(json: JSONNode) throws {
@@ -241,7 +238,6 @@ extension String {
 /// SentencePiece's unigram model: the segmentation with the highest total log-probability
 /// (Viterbi over a trie of the pieces), unknown scalars scored at the lowest score minus 10.
 struct UnigramModel: Model {
-    let pieces: [String]
     let scores: [Double]
     let vocab: [String: Int32]
     let unkId: Int32?
@@ -253,11 +249,9 @@ struct UnigramModel: Model {
     let terminal: [Int32]
     let byteIds: [Int32?]
 
-    var vocabularySize: Int { pieces.count }
     func id(of token: String) -> Int32? { vocab[token] }
 
     init(json: JSONNode) throws {
-        var pieces: [String] = []
         var scores: [Double] = []
         var vocab: [String: Int32] = [:]
         var children: [UInt64: Int32] = [:]
@@ -266,8 +260,7 @@ struct UnigramModel: Model {
             let entry = try node.array()
             guard entry.count == 2 else { throw node.error("expected [piece, score]") }
             let piece = try entry[0].string()
-            let id = Int32(pieces.count)
-            pieces.append(piece)
+            let id = Int32(scores.count)
             scores.append(try entry[1].double())
             vocab[piece] = id
             var at = 0
@@ -284,14 +277,13 @@ struct UnigramModel: Model {
             terminal[at] = id
         }
         if let unk = try json.optionalInt("unk_id") {
-            guard unk >= 0 && unk < pieces.count else {
-                throw try json.required("unk_id").error("unk_id \(unk) is outside the \(pieces.count) pieces")
+            guard unk >= 0 && unk < scores.count else {
+                throw try json.required("unk_id").error("unk_id \(unk) is outside the \(scores.count) pieces")
             }
             unkId = Int32(unk)
         } else {
             unkId = nil
         }
-        self.pieces = pieces
         self.scores = scores
         self.vocab = vocab
         self.children = children

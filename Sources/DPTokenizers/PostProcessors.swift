@@ -15,6 +15,14 @@ struct Template: Sendable {
     static let identity = Template(single: [.sequence(first: true, typeId: 0)],
                                    pair: [.sequence(first: true, typeId: 0), .sequence(first: false, typeId: 1)])
 
+    /// [CLS] A [SEP] and [CLS] A [SEP] B [SEP], B and its [SEP] with type id 1.
+    static func bert(cls: Int32, sep: Int32) -> Template {
+        Template(
+            single: [.special(ids: [cls], typeId: 0), .sequence(first: true, typeId: 0), .special(ids: [sep], typeId: 0)],
+            pair: [.special(ids: [cls], typeId: 0), .sequence(first: true, typeId: 0), .special(ids: [sep], typeId: 0),
+                   .sequence(first: false, typeId: 1), .special(ids: [sep], typeId: 1)])
+    }
+
     var addsTokens: Bool { addedTokens(pair: false) + addedTokens(pair: true) > 0 }
 
     /// How many special tokens the template adds, which truncation leaves room for.
@@ -36,11 +44,7 @@ func makePostProcessor(_ json: JSONNode) throws -> Template {
     }
     switch type {
     case "BertProcessing":
-        let cls = try idPair("cls"), sep = try idPair("sep")
-        return Template(
-            single: [.special(ids: [cls], typeId: 0), .sequence(first: true, typeId: 0), .special(ids: [sep], typeId: 0)],
-            pair: [.special(ids: [cls], typeId: 0), .sequence(first: true, typeId: 0), .special(ids: [sep], typeId: 0),
-                   .sequence(first: false, typeId: 1), .special(ids: [sep], typeId: 1)])
+        return .bert(cls: try idPair("cls"), sep: try idPair("sep"))
     case "RobertaProcessing":
         let cls = try idPair("cls"), sep = try idPair("sep")
         return Template(

@@ -185,16 +185,13 @@ public final class Tokenizer: @unchecked Sendable {
         let cls = try need("[CLS]"), sep = try need("[SEP]"), unk = try need("[UNK]")
         let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].compactMap { name in
             vocab[name].map { AddedToken(content: Array(name), id: $0, singleWord: false, lstrip: false, rstrip: false,
-                                         normalized: false, special: true) }
+                                         normalized: false) }
         }
         self.init(normalizer: BertNormalizer(cleanText: true, handleChineseChars: true,
                                              stripAccents: stripAccents ?? lowercase, lowercase: lowercase),
                   preTokenizer: BertPreTokenizer(),
                   model: WordPieceModel(vocab: vocab, unkId: unk, prefix: "##", maxInputCharsPerWord: 100),
-                  postProcessor: Template(
-                    single: [.special(ids: [cls], typeId: 0), .sequence(first: true, typeId: 0), .special(ids: [sep], typeId: 0)],
-                    pair: [.special(ids: [cls], typeId: 0), .sequence(first: true, typeId: 0), .special(ids: [sep], typeId: 0),
-                           .sequence(first: false, typeId: 1), .special(ids: [sep], typeId: 1)]),
+                  postProcessor: .bert(cls: cls, sep: sep),
                   addedTokens: specials, truncation: nil, padding: nil)
     }
 

@@ -42,8 +42,6 @@ struct JSONNode {
         TokenizerError(file: file, path: path, message: message)
     }
 
-    var isNull: Bool { value is NSNull }
-
     private func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     /// The field `key`, or nil when it is absent or null.
