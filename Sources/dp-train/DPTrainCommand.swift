@@ -17,7 +17,7 @@ struct DPTrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dp-train",
         abstract: "Fine-tune BERT, RoBERTa and ALBERT encoders with data parallelism over MPI.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self, Inspect.self, Tokenize.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Embed.self, Tokenize.self, Bench.self, Inspect.self])
 
     static func main() {
         do {
