@@ -52,8 +52,7 @@ struct WordPieceModel: Model {
 
 struct BPEModel: Model {
     let vocab: [String: Int32]
-    /// (left id << 32 | right id) -> (rank, merged id)
-    let merges: [UInt64: (rank: Int32, id: Int32)]
+    let merges: MergeTable
     let unkToken: String?
     let prefix: String?
     let suffix: String?
@@ -62,6 +61,9 @@ struct BPEModel: Model {
     let ignoreMerges: Bool
     /// [256] the ids of the `<0xNN>` tokens, for byte_fallback
     let byteIds: [Int32?]
+    /// [0x10000] the id of each BMP scalar as a whole symbol, -1 where it has none; empty when a
+    /// prefix or suffix makes the symbol depend on its place in the word
+    let scalarIds: [Int32]
 
     func id(of token: String) -> Int32? { vocab[token] }
 
@@ -73,9 +75,8 @@ struct BPEModel: Model {
         fuseUnk = try json.optionalBool("fuse_unk") ?? false
         byteFallback = try json.optionalBool("byte_fallback") ?? false
         ignoreMerges = try json.optionalBool("ignore_merges") ?? false
-        var table: [UInt64: (rank: Int32, id: Int32)] = [:]
         let mergeNodes = try json.required("merges").array()
-        table.reserveCapacity(mergeNodes.count)
+        var table = MergeTable(capacity: mergeNodes.count)
         let prefixLength = prefix?.unicodeScalars.count ?? 0
         for (rank, node) in mergeNodes.enumerated() {
             // "a b" in the older format, ["a", "b"] in the newer one.
@@ -91,11 +92,19 @@ struct BPEModel: Model {
             // The merged token drops the right part's continuing-subword prefix.
             let merged = pair[0] + String(String.UnicodeScalarView(pair[1].unicodeScalars.dropFirst(prefixLength)))
             guard let id = vocab[merged] else { throw node.error("merged token \"\(merged)\" is not in the vocabulary") }
-            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
-            if table[key] == nil { table[key] = (Int32(rank), id) }
+            table.insertIfAbsent(left: a, right: b, rank: Int32(rank), id: id)
         }
         merges = table
         byteIds = (0..<256).map { [vocab] b in vocab["<0x" + String(b, radix: 16, uppercase: true).leftPadded(to: 2) + ">"] }
+        var scalarIds: [Int32] = []
+        if prefix == nil && suffix == nil {
+            scalarIds = [Int32](repeating: -1, count: 0x10000)
+            for (token, id) in vocab {
+                let scalars = token.unicodeScalars
+                if scalars.count == 1, let c = scalars.first, c.value < 0x10000 { scalarIds[Int(c.value)] = id }
+            }
+        }
+        self.scalarIds = scalarIds
     }
 
     func tokenize(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
@@ -106,6 +115,11 @@ struct BPEModel: Model {
         var pendingUnk: Int32?
         var key = String()
         for (i, c) in word.enumerated() {
+            if c.value < scalarIds.count, scalarIds[Int(c.value)] >= 0 {
+                if let unk = pendingUnk { symbols.append(unk); pendingUnk = nil }
+                symbols.append(scalarIds[Int(c.value)])
+                continue
+            }
             key.removeAll(keepingCapacity: true)
             if i > 0, let prefix { key.append(prefix) }
             key.unicodeScalars.append(c)
@@ -131,7 +145,7 @@ struct BPEModel: Model {
     }
 
     @inline(__always) private func merge(_ left: Int32, _ right: Int32) -> (rank: Int32, id: Int32)? {
-        merges[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))]
+        merges.lookup(left: left, right: right)
     }
 
     /// Applies the lowest-ranked merge among adjacent pairs, the leftmost on ties, until none
@@ -139,20 +153,24 @@ struct BPEModel: Model {
     /// there is no pre-tokenizer) keep the pairs in a heap, as `tokenizers` does.
     private func merge(_ symbols: inout [Int32]) {
         if symbols.count > 48 { mergeWithHeap(&symbols); return }
-        while symbols.count > 1 {
-            var bestRank = Int32.max
-            var bestAt = -1
-            var bestId: Int32 = 0
-            for k in 0..<(symbols.count - 1) {
-                if let m = merge(symbols[k], symbols[k + 1]), m.rank < bestRank {
-                    bestRank = m.rank
-                    bestAt = k
-                    bestId = m.id
-                }
-            }
-            if bestAt < 0 { return }
-            symbols[bestAt] = bestId
+        guard symbols.count > 1 else { return }
+        // [symbols - 1] rank and result of the merge of each adjacent pair; Int32.max: none
+        var ranks = [Int32](repeating: .max, count: symbols.count - 1)
+        var merged = [Int32](repeating: 0, count: symbols.count - 1)
+        func refresh(_ k: Int) {
+            if let m = merge(symbols[k], symbols[k + 1]) { ranks[k] = m.rank; merged[k] = m.id } else { ranks[k] = .max }
+        }
+        for k in ranks.indices { refresh(k) }
+        while !ranks.isEmpty {
+            var bestAt = 0
+            for k in 1..<ranks.count where ranks[k] < ranks[bestAt] { bestAt = k }
+            if ranks[bestAt] == .max { return }
+            symbols[bestAt] = merged[bestAt]
             symbols.remove(at: bestAt + 1)
+            ranks.remove(at: bestAt)
+            merged.remove(at: bestAt)
+            if bestAt > 0 { refresh(bestAt - 1) }
+            if bestAt < ranks.count { refresh(bestAt) }
         }
     }
 
@@ -183,6 +201,55 @@ struct BPEModel: Model {
             }
         }
         symbols = (0..<n).filter { alive[$0] }.map { symbols[$0] }
+    }
+}
+
+/// (left id, right id) -> (rank, merged id), open addressing with a multiplicative hash: the
+/// lookup runs for every adjacent pair on every merge, where a general Dictionary costs more.
+struct MergeTable: Sendable {
+    /// [slots] left << 32 | right, or UInt64.max for an empty slot
+    private var keys: [UInt64]
+    /// [slots]
+    private var ranks: [Int32]
+    /// [slots]
+    private var ids: [Int32]
+    private let shift: UInt64
+
+    init(capacity: Int) {
+        var bits: UInt64 = 4
+        while (1 << bits) < 2 * max(capacity, 1) { bits += 1 }
+        keys = [UInt64](repeating: .max, count: 1 << bits)
+        ranks = [Int32](repeating: 0, count: 1 << bits)
+        ids = [Int32](repeating: 0, count: 1 << bits)
+        shift = 64 - bits
+    }
+
+    @inline(__always) private func slot(_ key: UInt64) -> Int {
+        Int((key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    /// Keeps the first (lowest-ranked) entry of a pair listed twice.
+    mutating func insertIfAbsent(left: Int32, right: Int32, rank: Int32, id: Int32) {
+        let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
+        var at = slot(key)
+        while keys[at] != .max {
+            if keys[at] == key { return }
+            at = (at + 1) & (keys.count - 1)
+        }
+        keys[at] = key
+        ranks[at] = rank
+        ids[at] = id
+    }
+
+    @inline(__always) func lookup(left: Int32, right: Int32) -> (rank: Int32, id: Int32)? {
+        let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
+        var at = slot(key)
+        while true {
+            let k = keys[at]
+            if k == key { return (ranks[at], ids[at]) }
+            if k == .max { return nil }
+            at = (at + 1) & (keys.count - 1)
+        }
     }
 }
 
