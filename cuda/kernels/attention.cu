@@ -63,16 +63,17 @@ __global__ void masked_softmax_kernel(float *scores, const float *attention_mask
 }
 
 // out, input: (B, NH, T, T). The mask is keyed by (head, query, key) rather than by flat offset,
-// so that it does not depend on the padded length.
-__global__ void attention_dropout_kernel(float *out, const float *input, dpc_dropout dropout, int B, int NH, int T) {
-    int64_t per_head = (int64_t)T * T;
-    DPC_GRID_STRIDE(i, (int64_t)B * NH * per_head) {
-        int64_t pair = i / per_head;
-        int b = (int)(pair / NH), h = (int)(pair % NH);
-        uint64_t query = (uint64_t)((i / T) % T), key = (uint64_t)(i % T);
-        uint64_t position = (((uint64_t)h << 42) | (query << 21)) + key;
-        out[i] = dpc::dropout_apply(dropout, dpc::dropout_example_key(dropout, b), position, input[i]);
-    }
+// so that it does not depend on the padded length. Grid: (query rows x groups of four keys,
+// B * NH); the position's low 21 bits are the key, so a row's groups start at multiples of 4.
+__global__ void attention_dropout_kernel(float *out, const float *input, dpc_dropout dropout, int NH, int T) {
+    int groups = (T + 3) / 4;
+    int index = blockIdx.x * blockDim.x + threadIdx.x;
+    if (index >= T * groups) return;
+    int pair = blockIdx.y, query = index / groups, key = 4 * (index % groups);
+    uint64_t position = (((uint64_t)(pair % NH) << 42) | ((uint64_t)query << 21)) + key;
+    int64_t offset = ((int64_t)pair * T + query) * T + key;
+    dpc::dropout_group(out + offset, input + offset, T - key, dropout,
+                       dpc::dropout_example_key(dropout, pair / NH), position);
 }
 
 // d_probabilities: (B * NH * T, T), in place dS = P * (dP - sum_k dP * P); probabilities alike
@@ -89,8 +90,8 @@ __global__ void softmax_backward_kernel(float *d_probabilities, const float *pro
 }
 
 int apply_attention_dropout(float *out, const float *input, const dpc_dropout &dropout, int B, int NH, int T) {
-    attention_dropout_kernel<<<dpc::blocks_for((int64_t)B * NH * T * T), dpc::kThreads>>>(out, input, dropout, B,
-                                                                                         NH, T);
+    dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), B * NH);
+    attention_dropout_kernel<<<grid, dpc::kThreads>>>(out, input, dropout, NH, T);
     DPC_LAUNCHED(attention_dropout_kernel);
     return 0;
 }

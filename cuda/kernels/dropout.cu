@@ -3,12 +3,14 @@
 #include "dropout.cuh"
 
 namespace {
-// out, input: (B, R); in place when out == input
-__global__ void dropout_kernel(float *out, const float *input, dpc_dropout dropout, int B, int64_t R) {
-    DPC_GRID_STRIDE(i, (int64_t)B * R) {
-        int b = (int)(i / R);
-        out[i] = dpc::dropout_apply(dropout, dpc::dropout_example_key(dropout, b), (uint64_t)(i % R), input[i]);
-    }
+// out, input: (B, R); in place when out == input. Grid: (groups of four along R, B).
+__global__ void dropout_kernel(float *out, const float *input, dpc_dropout dropout, int R) {
+    int group = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (4 * group >= R) return;
+    int64_t offset = (int64_t)b * R + 4 * group;
+    dpc::dropout_group(out + offset, input + offset, R - 4 * group, dropout, dpc::dropout_example_key(dropout, b),
+                       4 * (uint64_t)group);
 }
 } // namespace
 
@@ -17,7 +19,8 @@ extern "C" int dpc_dropout_forward(float *out, const float *input, dpc_dropout d
         if (out != input) DPC_CUDA(cudaMemcpyAsync(out, input, (size_t)B * R * sizeof(float), cudaMemcpyDeviceToDevice, 0));
         return 0;
     }
-    dropout_kernel<<<dpc::blocks_for((int64_t)B * R), dpc::kThreads>>>(out, input, dropout, B, R);
+    dim3 grid(dpc::blocks_for((R + 3) / 4), B);
+    dropout_kernel<<<grid, dpc::kThreads>>>(out, input, dropout, R);
     DPC_LAUNCHED(dropout_kernel);
     return 0;
 }
