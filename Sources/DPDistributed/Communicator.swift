@@ -56,14 +56,30 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let worldSize: Int
     public let localSize: Int
+    private var watchdog: CollectiveWatchdog?
 
-    public init() throws {
+    /// `collectiveTimeout` (seconds) bounds every collective; nil waits forever, as MPI does.
+    public init(collectiveTimeout: Double? = nil) throws {
         try Self.check("MPI_Init", dp_mpi_init())
         var rank: Int32 = 0, world: Int32 = 0, local: Int32 = 0
         try Self.check("topology", dp_mpi_topology(&rank, &world, &local))
         self.rank = Int(rank)
         self.worldSize = Int(world)
         self.localSize = Int(local)
+        if let collectiveTimeout {
+            let rank = self.rank
+            watchdog = CollectiveWatchdog(timeout: collectiveTimeout) { operation in
+                FileHandle.standardError.write(Data(("rank \(rank): Error: MPI \(operation) did not complete within "
+                    + "\(collectiveTimeout) s (--collective-timeout); another rank stalled or died; ending the job\n").utf8))
+                dp_mpi_abort(1)
+                _exit(1)
+            }
+        }
+    }
+
+    private func guarded(_ operation: String, _ body: () -> Int32) throws {
+        let code = watchdog.map { $0.guarding(operation, body) } ?? body()
+        try Self.check(operation, code)
     }
 
     private static func check(_ operation: String, _ code: Int32) throws {
@@ -71,18 +87,18 @@ public final class MPICommunicator: Communicator {
     }
 
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
-        try Self.check("allreduce", dp_mpi_allreduce_sum_float(buffer, count))
+        try guarded("allreduce") { dp_mpi_allreduce_sum_float(buffer, count) }
     }
 
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {
-        try Self.check("allreduce", dp_mpi_allreduce_sum_double(buffer, count))
+        try guarded("allreduce") { dp_mpi_allreduce_sum_double(buffer, count) }
     }
 
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {
-        try Self.check("broadcast", dp_mpi_broadcast(buffer, bytes, Int32(root)))
+        try guarded("broadcast") { dp_mpi_broadcast(buffer, bytes, Int32(root)) }
     }
 
-    public func barrier() throws { try Self.check("barrier", dp_mpi_barrier()) }
+    public func barrier() throws { try guarded("barrier") { dp_mpi_barrier() } }
 
     public func abort(exitCode: Int32) -> Never {
         dp_mpi_abort(exitCode)

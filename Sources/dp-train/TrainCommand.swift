@@ -89,6 +89,8 @@ struct Train: ParsableCommand {
     var ranks: Int?
     @Option(name: .long, help: "Threads per rank. Default: the cores divided by the ranks on this node.")
     var threads: Int?
+    @Option(name: .long, help: "Seconds any collective may take before the job ends with an error; 0 waits forever.")
+    var collectiveTimeout: Double = 600
     @Flag(name: .long, help: "Compare a parameter checksum across ranks at the start, at each save and at the end.")
     var check = false
     @Option(name: .long, help: "A YAML or JSON file of options.") var config: String?
@@ -118,6 +120,9 @@ struct Train: ParsableCommand {
         if let weightDecay, !(weightDecay >= 0) { throw ValidationError("--weight-decay must be at least 0, got \(weightDecay)") }
         if let dropout, !(0..<1).contains(dropout) { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         if let maxGradNorm, !(maxGradNorm >= 0) { throw ValidationError("--max-grad-norm must be at least 0, got \(maxGradNorm)") }
+        guard collectiveTimeout >= 0 else {
+            throw ValidationError("--collective-timeout must be at least 0, got \(collectiveTimeout)")
+        }
         guard adamEps > 0 else { throw ValidationError("--adam-eps must be positive, got \(adamEps)") }
         guard let betas, (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
             throw ValidationError("--adam-betas must be two numbers in [0, 1) as b1,b2, got \(adamBetas)")
@@ -181,7 +186,7 @@ struct Train: ParsableCommand {
         case .singleProcess:
             communicator = SingleProcessCommunicator()
         case .mpi:
-            communicator = try MPICommunicator()
+            communicator = try MPICommunicator(collectiveTimeout: collectiveTimeout > 0 ? collectiveTimeout : nil)
             if let ranks, ranks != communicator.worldSize {
                 throw ValidationError("--ranks \(ranks), but the launcher started \(communicator.worldSize) ranks")
             }
