@@ -160,7 +160,8 @@ public final class DataParallelTrainer {
         var finalMetrics: [String: Double]?
         let startStep = state.step
         let started = Date()
-        var window = (loss: 0.0, steps: 0, examples: 0, tokens: 0, since: Date())
+        var window = (loss: 0.0, steps: 0, examples: 0, tokens: 0, computeSeconds: 0.0, allreduceSeconds: 0.0,
+                      since: Date())
         log?.say(startBanner())
         try checkParametersIfAsked()
         var order = schedule.order(epoch: schedule.epoch(ofStep: state.step))
@@ -190,6 +191,8 @@ public final class DataParallelTrainer {
             window.steps += 1
             window.examples += batch.count
             window.tokens += batch.reduce(0) { $0 + train.examples[$1].inputIds.count }
+            window.computeSeconds += outcome.computeSeconds
+            window.allreduceSeconds += outcome.allreduceSeconds
             let last = state.step == settings.totalSteps
             if state.step % settings.logEvery == 0 || last || outcome.stopSignal != nil {
                 let seconds = Date().timeIntervalSince(window.since)
@@ -197,9 +200,11 @@ public final class DataParallelTrainer {
                                 layerGradientNorms: outcome.layerGradientNorms,
                                 learningRate: outcome.learningRate, examplesPerSecond: Double(window.examples) / seconds,
                                 tokensPerSecond: Double(window.tokens) / seconds,
+                                computeSeconds: window.computeSeconds / Double(window.steps),
+                                allreduceSeconds: window.allreduceSeconds / Double(window.steps),
                                 eta: Date().timeIntervalSince(started) / Double(state.step - startStep)
                                     * Double(settings.totalSteps - state.step))
-                window = (0, 0, 0, 0, Date())
+                window = (0, 0, 0, 0, 0, 0, Date())
             }
             if validation != nil, last || settings.evalEvery.map({ state.step % $0 == 0 }) == true {
                 finalMetrics = try evaluateAndRecord()
@@ -225,6 +230,10 @@ public final class DataParallelTrainer {
         var applied: Bool
         var stopSignal: Int32?
         var layerGradientNorms: [String: Double]?
+        /// This rank's forward and backward passes.
+        var computeSeconds: Double
+        /// The gradient and loss allreduces, including the wait for the slowest rank.
+        var allreduceSeconds: Double
     }
 
     private func trainStep(step: Int, batch: [Int], layerNorms: Bool) throws -> StepOutcome {
@@ -232,6 +241,7 @@ public final class DataParallelTrainer {
         let dropout = DropoutSettings(hidden: settings.dropout.hidden, attention: settings.dropout.attention,
                                       classifier: settings.dropout.classifier, seed: settings.seed, step: UInt64(step))
         let modelType = model.layout.config.modelType, pad = model.layout.config.padTokenId
+        let computeStarted = Date()
         model.zeroGradients()
         var lossSum = 0.0
         for micro in chunks(of: shard, size: settings.microBatchSize) {
@@ -246,8 +256,11 @@ public final class DataParallelTrainer {
         }
         // [loss sum, stop signal]: the signal is summed so that a signal on any rank stops all.
         var shared: [Double] = [lossSum, Double(StopSignal.received ?? 0)]
+        let allreduceStarted = Date()
         try communicator.allreduceSum(model.gradients, count: model.parameterCount)
         try communicator.allreduceSum(&shared, count: shared.count)
+        let allreduceSeconds = Date().timeIntervalSince(allreduceStarted)
+        let computeSeconds = allreduceStarted.timeIntervalSince(computeStarted)
         backend.scale(model.gradients, by: 1 / Float(batch.count), count: model.parameterCount)
         let loss = Float(shared[0] / Double(batch.count))
         let layerGradientNorms = layerNorms ? self.layerGradientNorms() : nil
@@ -261,7 +274,8 @@ public final class DataParallelTrainer {
         }
         let signal = shared[1] > 0 ? StopSignal.received ?? 0 : nil
         return StepOutcome(loss: loss, gradientNorm: norm, learningRate: learningRate, applied: applied,
-                           stopSignal: signal, layerGradientNorms: layerGradientNorms)
+                           stopSignal: signal, layerGradientNorms: layerGradientNorms, computeSeconds: computeSeconds,
+                           allreduceSeconds: allreduceSeconds)
     }
 
     /// The averaged gradient's L2 norm per group of the parameter table: "embeddings",
@@ -287,7 +301,7 @@ public final class DataParallelTrainer {
 
     private func logTraining(loss: Double, gradientNorm: Float, layerGradientNorms: [String: Double]?,
                              learningRate: Float, examplesPerSecond: Double, tokensPerSecond: Double,
-                             eta: Double) throws {
+                             computeSeconds: Double, allreduceSeconds: Double, eta: Double) throws {
         guard let log else { return }
         let epoch = Double(state.step) / Double(schedule.stepsPerEpoch)
         log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  ETA %@",
@@ -295,7 +309,8 @@ public final class DataParallelTrainer {
                        examplesPerSecond, tokensPerSecond, formatDuration(eta)))
         var record: [String: Any] = ["type": "train", "step": state.step, "epoch": epoch, "loss": loss,
                                      "lr": Double(learningRate), "grad_norm": Double(gradientNorm),
-                                     "examples_per_s": examplesPerSecond, "tokens_per_s": tokensPerSecond]
+                                     "examples_per_s": examplesPerSecond, "tokens_per_s": tokensPerSecond,
+                                     "compute_s": computeSeconds, "allreduce_s": allreduceSeconds]
         if let layerGradientNorms {
             record["layer_grad_norms"] = layerGradientNorms.mapValues { $0.isFinite ? $0 as Any : NSNull() }
             let text = layerGradientNorms.sorted { $0.key < $1.key }.map { String(format: "%@ %.3g", $0.key, $0.value) }
