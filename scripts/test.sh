@@ -20,7 +20,9 @@
 #    one line naming the file (with line and column) or option;
 # 6. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
 #    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75;
-# 7. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999).
+# 7. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999);
+# 8. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
+#    disk and a stalled rank each end the job cleanly, and nothing already saved is lost.
 # A failed set-up stops here. Stages 2-7 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
@@ -170,6 +172,8 @@ stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
 stage "trainer: rank-count invariance, resume, signals" check_trainer
+stage "faults: killed, stalled, full disk" python3 scripts/tests/check_faults.py --bin .build/release/dp-train \
+    --data artifacts/data/vader-movies.tsv
 stage "embed: sentence-transformers parity" python3 scripts/tests/check_embed.py --bin .build/release/dp-train \
     --model "$model_dir" --data artifacts/data/vader-movies.tsv
 
