@@ -7,9 +7,12 @@ int dp_mpi_init(void) {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (initialized) return MPI_SUCCESS;
-    int rc = MPI_Init(NULL, NULL);
-    if (rc == MPI_SUCCESS) MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    return rc;
+    // The gradient buckets are reduced on a thread of their own, never alongside the main thread.
+    int provided = MPI_THREAD_SINGLE;
+    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+    if (rc != MPI_SUCCESS) return rc;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    return provided >= MPI_THREAD_SERIALIZED ? MPI_SUCCESS : MPI_ERR_OTHER;
 }
 
 int dp_mpi_finalize(void) {

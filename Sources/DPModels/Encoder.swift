@@ -220,14 +220,20 @@ public final class EncoderModel {
 
     // MARK: Backward
 
-    /// Accumulates the gradient of the last loss into `gradients`.
-    public func backward() {
+    /// Accumulates the gradient of the last loss into `gradients`. `completed` hears of each span
+    /// of the flat buffer as soon as backward no longer writes it (head, blocks, embeddings), so
+    /// that the caller can start reducing it while the rest of backward runs.
+    public func backward(completed: ((Range<Int>) -> Void)? = nil) {
         let (B, T) = (current.B, current.T)
         headBackward(B: B, T: T)
+        completed?(layout.headRange)
         for (application, block) in layout.schedule.enumerated().reversed() {
             blockBackward(application: application, block: layout.blocks[block], B: B, T: T)
+            // ALBERT's shared blocks are complete only after their earliest application.
+            if layout.schedule.firstIndex(of: block) == application { completed?(layout.blockRange(block)) }
         }
         embedBackward(B: B, T: T)
+        completed?(layout.embeddingRange)
     }
 
     private func headBackward(B: Int, T: Int) {

@@ -143,6 +143,15 @@ public struct EncoderLayout: Sendable {
         self.table = table
     }
 
+    /// The flat buffer cut into the spans that backward completes one after another: the head,
+    /// then each block, then the embeddings. They tile [0, parameters) with no gaps, because the
+    /// table lists the embeddings, the blocks in order, then the head.
+    public var headRange: Range<Int> { (poolerDense?.weight ?? classifier.weight)..<table.totalCount }
+    public var embeddingRange: Range<Int> { 0..<blocks[0].qkvWeight }
+    public func blockRange(_ block: Int) -> Range<Int> {
+        blocks[block].qkvWeight..<(block + 1 < blocks.count ? blocks[block + 1].qkvWeight : headRange.lowerBound)
+    }
+
     /// Tensors that belong to the task head (and RoBERTa's head dense), which a base checkpoint
     /// lacks and which are then initialised fresh.
     public func isHeadTensor(_ name: String) -> Bool {

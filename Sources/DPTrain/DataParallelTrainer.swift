@@ -2,7 +2,8 @@
 //   1. every rank takes the step's global batch (a function of seed and step) and computes its
 //      contiguous shard, micro-batch by micro-batch, accumulating the gradient of the SUM of
 //      its examples' losses;
-//   2. one allreduce sums the gradients, another the loss sum and the stop flag;
+//   2. allreduces sum the gradients (bucket by bucket during the last micro-batch's backward,
+//      unless --overlap-allreduce false), then one more the loss sum and the stop flag;
 //   3. the sum is scaled by 1/(examples in the global batch), clipped by its global norm, and
 //      AdamW steps with the scheduled rate.
 // Every rank then holds the same gradient, so every decision (skip a non-finite step, stop on a
@@ -47,6 +48,8 @@ public struct TrainerSettings: Sendable {
     public var saveEvery: Int?
     public var keep = 2
     public var checkParameters = false
+    /// Sum each bucket of the gradient while backward computes the layers below it.
+    public var overlapAllreduce = true
     /// Also log each layer's gradient norm (before clipping): Mosbach et al.'s sign of a failing
     /// run is the lower layers' norms collapsing while the top layers' stay.
     public var logLayerGradientNorms = false
@@ -90,6 +93,8 @@ public final class DataParallelTrainer {
     private let log: TrainingLog?
     private let store: CheckpointStore?
     private var host: [Float]  // (P) staging for broadcasts and checksums
+    /// nil on one rank, or with the overlap turned off.
+    private let reducer: OverlappedAllreduce?
 
     public init(model: EncoderModel, optimizer: AdamWOptimizer, communicator: Communicator,
                 settings: TrainerSettings, train: ExampleSet, validation: ExampleSet?,
@@ -105,6 +110,8 @@ public final class DataParallelTrainer {
                                           totalSteps: settings.totalSteps)
         host = [Float](repeating: 0, count: model.parameterCount)
         store = settings.output.map(CheckpointStore.init(folder:))
+        reducer = communicator.worldSize > 1 && settings.overlapAllreduce
+            ? OverlappedAllreduce(communicator: communicator) : nil
         state = TrainerState(step: 0, epoch: 0, totalSteps: settings.totalSteps, optimizerStep: 0, seed: settings.seed,
                              globalBatchSize: settings.globalBatchSize, trainExamples: train.count,
                              learningRate: settings.learningRate, badStepsInARow: 0,
@@ -161,7 +168,7 @@ public final class DataParallelTrainer {
         let startStep = state.step
         let started = Date()
         var window = (loss: 0.0, steps: 0, examples: 0, tokens: 0, computeSeconds: 0.0, allreduceSeconds: 0.0,
-                      since: Date())
+                      exposedSeconds: 0.0, since: Date())
         log?.say(startBanner())
         try checkParametersIfAsked()
         var order = schedule.order(epoch: schedule.epoch(ofStep: state.step))
@@ -193,6 +200,7 @@ public final class DataParallelTrainer {
             window.tokens += batch.reduce(0) { $0 + train.examples[$1].inputIds.count }
             window.computeSeconds += outcome.computeSeconds
             window.allreduceSeconds += outcome.allreduceSeconds
+            window.exposedSeconds += outcome.exposedSeconds
             let last = state.step == settings.totalSteps
             if state.step % settings.logEvery == 0 || last || outcome.stopSignal != nil {
                 let seconds = Date().timeIntervalSince(window.since)
@@ -202,9 +210,10 @@ public final class DataParallelTrainer {
                                 tokensPerSecond: Double(window.tokens) / seconds,
                                 computeSeconds: window.computeSeconds / Double(window.steps),
                                 allreduceSeconds: window.allreduceSeconds / Double(window.steps),
+                                exposedSeconds: window.exposedSeconds / Double(window.steps),
                                 eta: Date().timeIntervalSince(started) / Double(state.step - startStep)
                                     * Double(settings.totalSteps - state.step))
-                window = (0, 0, 0, 0, 0, 0, Date())
+                window = (0, 0, 0, 0, 0, 0, 0, Date())
             }
             if validation != nil, last || settings.evalEvery.map({ state.step % $0 == 0 }) == true {
                 finalMetrics = try evaluateAndRecord()
@@ -232,8 +241,10 @@ public final class DataParallelTrainer {
         var layerGradientNorms: [String: Double]?
         /// This rank's forward and backward passes.
         var computeSeconds: Double
-        /// The gradient and loss allreduces, including the wait for the slowest rank.
+        /// The gradient allreduces, including the wait for the slowest rank.
         var allreduceSeconds: Double
+        /// What the step waited for communication after backward: the part not hidden behind it.
+        var exposedSeconds: Double
     }
 
     private func trainStep(step: Int, batch: [Int], layerNorms: Bool) throws -> StepOutcome {
@@ -244,7 +255,8 @@ public final class DataParallelTrainer {
         let computeStarted = Date()
         model.zeroGradients()
         var lossSum = 0.0
-        for micro in chunks(of: shard, size: settings.microBatchSize) {
+        let micros = chunks(of: shard, size: settings.microBatchSize)
+        for (index, micro) in micros.enumerated() {
             let indices = Array(batch[micro])
             // The position in the global batch keys the dropout masks, so they do not depend on
             // how the batch is split over ranks and micro-batches.
@@ -252,15 +264,27 @@ public final class DataParallelTrainer {
                                            padTokenId: pad)
             model.forward(encoderBatch, dropout: dropout)
             lossSum += model.loss(train.targets(indices), gradScale: 1).reduce(0.0) { $0 + Double($1) }
-            model.backward()
+            // Only the last micro-batch completes a bucket; the earlier ones still add to all of them.
+            if let reducer, index == micros.count - 1 {
+                let gradients = model.gradients
+                model.backward { reducer.enqueue(gradients, $0) }
+            } else {
+                model.backward()
+            }
         }
         // [loss sum, stop signal]: the signal is summed so that a signal on any rank stops all.
         var shared: [Double] = [lossSum, Double(StopSignal.received ?? 0)]
-        let allreduceStarted = Date()
-        try communicator.allreduceSum(model.gradients, count: model.parameterCount)
+        let backwardEnded = Date()
+        let allreduceSeconds: Double
+        if let reducer {
+            allreduceSeconds = try reducer.waitForAll()
+        } else {
+            try communicator.allreduceSum(model.gradients, count: model.parameterCount)
+            allreduceSeconds = Date().timeIntervalSince(backwardEnded)
+        }
         try communicator.allreduceSum(&shared, count: shared.count)
-        let allreduceSeconds = Date().timeIntervalSince(allreduceStarted)
-        let computeSeconds = allreduceStarted.timeIntervalSince(computeStarted)
+        let exposedSeconds = Date().timeIntervalSince(backwardEnded)
+        let computeSeconds = backwardEnded.timeIntervalSince(computeStarted)
         backend.scale(model.gradients, by: 1 / Float(batch.count), count: model.parameterCount)
         let loss = Float(shared[0] / Double(batch.count))
         let layerGradientNorms = layerNorms ? self.layerGradientNorms() : nil
@@ -275,7 +299,7 @@ public final class DataParallelTrainer {
         let signal = shared[1] > 0 ? StopSignal.received ?? 0 : nil
         return StepOutcome(loss: loss, gradientNorm: norm, learningRate: learningRate, applied: applied,
                            stopSignal: signal, layerGradientNorms: layerGradientNorms, computeSeconds: computeSeconds,
-                           allreduceSeconds: allreduceSeconds)
+                           allreduceSeconds: allreduceSeconds, exposedSeconds: exposedSeconds)
     }
 
     /// The averaged gradient's L2 norm per group of the parameter table: "embeddings",
@@ -301,7 +325,8 @@ public final class DataParallelTrainer {
 
     private func logTraining(loss: Double, gradientNorm: Float, layerGradientNorms: [String: Double]?,
                              learningRate: Float, examplesPerSecond: Double, tokensPerSecond: Double,
-                             computeSeconds: Double, allreduceSeconds: Double, eta: Double) throws {
+                             computeSeconds: Double, allreduceSeconds: Double, exposedSeconds: Double,
+                             eta: Double) throws {
         guard let log else { return }
         let epoch = Double(state.step) / Double(schedule.stepsPerEpoch)
         log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  ETA %@",
@@ -310,7 +335,8 @@ public final class DataParallelTrainer {
         var record: [String: Any] = ["type": "train", "step": state.step, "epoch": epoch, "loss": loss,
                                      "lr": Double(learningRate), "grad_norm": Double(gradientNorm),
                                      "examples_per_s": examplesPerSecond, "tokens_per_s": tokensPerSecond,
-                                     "compute_s": computeSeconds, "allreduce_s": allreduceSeconds]
+                                     "compute_s": computeSeconds, "allreduce_s": allreduceSeconds,
+                                     "allreduce_exposed_s": exposedSeconds]
         if let layerGradientNorms {
             record["layer_grad_norms"] = layerGradientNorms.mapValues { $0.isFinite ? $0 as Any : NSNull() }
             let text = layerGradientNorms.sorted { $0.key < $1.key }.map { String(format: "%@ %.3g", $0.key, $0.value) }

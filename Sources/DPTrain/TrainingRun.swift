@@ -50,6 +50,7 @@ public struct TrainingConfiguration: Sendable {
     public var threads = 1
     public var check = false
     public var logLayerGradientNorms = false
+    public var overlapAllreduce = true
 
     public init(model: URL, train: URL, columns: DataColumns) {
         self.model = model
@@ -197,6 +198,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.keep = configuration.keep
     settings.checkParameters = configuration.check
     settings.logLayerGradientNorms = configuration.logLayerGradientNorms
+    settings.overlapAllreduce = configuration.overlapAllreduce
     settings.extraFiles = tokenizerFiles(in: configuration.model)
 
     if root {

@@ -91,6 +91,8 @@ struct Train: ParsableCommand {
     var threads: Int?
     @Option(name: .long, help: "Seconds any collective may take before the job ends with an error; 0 waits forever.")
     var collectiveTimeout: Double = 600
+    @Option(name: .long, help: "true: sum each bucket of gradients (head, block, embeddings) while backward goes on, as DDP does; false: one allreduce after backward.")
+    var overlapAllreduce = true
     @Flag(name: .long, help: "Compare a parameter checksum across ranks at the start, at each save and at the end.")
     var check = false
     @Option(name: .long, help: "A YAML or JSON file of options.") var config: String?
@@ -177,6 +179,7 @@ struct Train: ParsableCommand {
         c.threads = threads
         c.check = check
         c.logLayerGradientNorms = logLayerGradNorms
+        c.overlapAllreduce = overlapAllreduce
         return c
     }
 

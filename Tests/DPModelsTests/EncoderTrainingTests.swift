@@ -56,6 +56,36 @@ final class EncoderTrainingTests: XCTestCase {
         }
     }
 
+    /// The spans backward reports as complete tile the flat buffer, each exactly once, and no
+    /// later part of backward writes them again: what the overlapped allreduce relies on, since it
+    /// sends a span the moment it is reported.
+    func testCompletedSpansTileTheBufferAndStayUntouched() throws {
+        for name in ["bert-regression-pooler", "roberta-classification", "albert-regression-groups"] {
+            let (model, _) = try tinyModel(name)
+            let config = model.layout.config
+            let batch = EncoderBatch(sequences: sequences(model, count: 3, seed: 5), exampleIndices: [0, 1, 2],
+                                     modelType: config.modelType, padTokenId: config.padTokenId)
+            let targets: Targets = model.layout.head.task == .regression
+                ? .regression([0.5, -1, 2]) : .classification((0..<3).map { Int32($0 % model.layout.K) })
+            model.zeroGradients()
+            model.forward(batch, dropout: dropout(step: 2))
+            _ = model.loss(targets, gradScale: 1)
+            var reported: [(range: Range<Int>, values: [Float])] = []
+            model.backward { range in reported.append((range, Array(self.gradients(model)[range]))) }
+            let final = gradients(model)
+            let covered = reported.map(\.range).sorted { $0.lowerBound < $1.lowerBound }
+            XCTAssertEqual(covered.first?.lowerBound, 0, name)
+            XCTAssertEqual(covered.last?.upperBound, model.parameterCount, name)
+            for (a, b) in zip(covered, covered.dropFirst()) {
+                XCTAssertEqual(a.upperBound, b.lowerBound, "\(name): spans \(a) and \(b) leave a gap or overlap")
+            }
+            for span in reported {
+                XCTAssertEqual(span.values, Array(final[span.range]), "\(name): span \(span.range) changed after it was reported")
+                XCTAssertTrue(span.values.contains { $0 != 0 }, "\(name): span \(span.range) was reported before backward wrote it")
+            }
+        }
+    }
+
     /// Gradients of a batch equal the sum over any split of it into micro-batches, each scaled by
     /// 1 / (examples in the whole batch): the rule the allreduce and micro-batching rest on.
     func testMicroBatchGradientsSumToTheBatchGradient() throws {
