@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_trainer import REPO, Runner, compare, losses  # noqa: E402  (shared with the trainer checks)
+from check_trainer import REPO, Runner, compare, losses, make_tiny_model  # noqa: E402  (shared with the trainer checks)
 
 KILL_DEADLINE_S = 30
 STALL_TIMEOUT_S = 5
@@ -218,9 +218,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dp-train-faults-"))
     passed, failed = 0, 0
     try:
-        model = work / "tiny"
-        subprocess.run([sys.executable, str(REPO / "scripts/make_tiny_model.py"), "--tokenizer-from",
-                        str(args.minilm), "--out", str(model)], check=True, capture_output=True)
+        model = make_tiny_model(work / "tiny", args.minilm)
         r = Runner(args.bin.resolve(), model, args.data, work)
         r.small_data = work / "small.tsv"
         r.small_data.write_text("".join(args.data.read_text(encoding="utf-8").splitlines(True)[:65]), encoding="utf-8")

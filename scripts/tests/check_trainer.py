@@ -101,6 +101,13 @@ def compare(name: str, a: Path, b: Path, tolerance: float, steps: int = 20) -> N
     print(f"  {name}: {steps} step losses and {len(pa)} tensors agree (worst tensor error {worst:.2e})")
 
 
+def make_tiny_model(out: Path, tokenizer_from: Path) -> Path:
+    """A tiny BERT with the real model's tokenizer (scripts/make_tiny_model.py) in `out`."""
+    subprocess.run([sys.executable, str(REPO / "scripts/make_tiny_model.py"), "--tokenizer-from", str(tokenizer_from),
+                    "--out", str(out)], check=True, capture_output=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, type=Path)
@@ -110,9 +117,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="dp-train-check-"))
     try:
-        model = work / "tiny"
-        subprocess.run([sys.executable, str(REPO / "scripts/make_tiny_model.py"), "--tokenizer-from",
-                        str(args.tokenizer_from), "--out", str(model)], check=True, capture_output=True)
+        model = make_tiny_model(work / "tiny", args.tokenizer_from)
         r = Runner(args.bin.resolve(), model, args.data, work)
 
         print("1. rank-count invariance")
