@@ -18,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/setup.sh   # ends with swift build -c release
+# dp-train itself needs no Python package; torch and the rest are for the tests and baselines.
+bash scripts/setup.sh --no-python-packages   # ends with swift build -c release
 
 mpirun=(mpirun -np 2 --bind-to none)
 # Containers and CI often run as root, which Open MPI refuses unless told.

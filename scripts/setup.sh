@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh              # everything, ending with `swift build -c release`
 #   bash scripts/setup.sh --no-build   # everything but the release build
+#   bash scripts/setup.sh --no-python-packages   # skip step 2: what the main job needs, no more
 #
 # Steps, each skipped when its result is already there:
 #   1. apt: libopenblas-dev libopenmpi-dev openmpi-bin pkg-config python3-pip
@@ -16,12 +17,14 @@
 #   5. swift build -c release.
 set -euo pipefail
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 build_release=1
+python_packages=1
 for arg in "$@"; do
     case "$arg" in
         --no-build) build_release=0 ;;
+        --no-python-packages) python_packages=0 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "setup.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
     esac
@@ -60,7 +63,9 @@ fi
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
 pip_packages=("torch==2.13.*" transformers safetensors tokenizers sentencepiece sentence-transformers)
 python_modules="torch, transformers, safetensors, tokenizers, sentencepiece, sentence_transformers"
-if python3 -c "import $python_modules" >/dev/null 2>&1; then
+if [ "$python_packages" -eq 0 ]; then
+    log "pip: skipping $python_modules (--no-python-packages: only the tests and baselines use them)"
+elif python3 -c "import $python_modules" >/dev/null 2>&1; then
     log "pip: $python_modules already importable; skipping pip"
 else
     # Debian's system Python is "externally managed" (PEP 668); this machine is set up for
