@@ -22,7 +22,11 @@
 #    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75;
 # 7. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999);
 # 8. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
-#    disk and a stalled rank each end the job cleanly, and nothing already saved is lost.
+#    disk and a stalled rank each end the job cleanly, and nothing already saved is lost;
+# 9. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun
+#    over TCP across them gives the single-host results bit for bit, also under tbf limits;
+# 10. a real Slurm (scripts/tests/check_slurm.py): the scripts of cluster/slurm/ submitted as
+#    they are, preemption and requeue included; the daemons are stopped afterwards.
 # A failed set-up stops here. Stages 2-7 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
@@ -173,6 +177,10 @@ stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
 stage "trainer: rank-count invariance, resume, signals" check_trainer
 stage "faults: killed, stalled, full disk" python3 scripts/tests/check_faults.py --bin .build/release/dp-train \
+    --data artifacts/data/vader-movies.tsv
+stage "multi-host: network namespaces" python3 scripts/tests/check_multihost.py --bin .build/release/dp-train \
+    --data artifacts/data/vader-movies.tsv
+stage "slurm: cluster/slurm/ on a real Slurm" python3 scripts/tests/check_slurm.py --bin .build/release/dp-train \
     --data artifacts/data/vader-movies.tsv
 stage "embed: sentence-transformers parity" python3 scripts/tests/check_embed.py --bin .build/release/dp-train \
     --model "$model_dir" --data artifacts/data/vader-movies.tsv
