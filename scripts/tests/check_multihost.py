@@ -145,8 +145,10 @@ def main() -> None:
     parser.add_argument("--tokenizer-from", type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
     args = parser.parse_args()
     binary, data = args.bin.resolve(), args.data.resolve()
-    # SIGTERM unwinds like Ctrl-C, through the finally that removes the namespaces.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("check_multihost: terminated"))
+    # Every stop signal unwinds through the finally that removes the namespaces; SIGINT too, which
+    # a shell without job control hands background jobs ignored.
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda number, _: sys.exit(f"check_multihost: stopped by {signal.Signals(number).name}"))
 
     work = Path(tempfile.mkdtemp(prefix="dp-train-multihost-"))
     model = work / "tiny"
