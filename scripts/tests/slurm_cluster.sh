@@ -11,6 +11,9 @@
 # proctrack/linuxproc and task/none because a container has no cgroup hierarchy of its own to
 # hand out. EnforcePartLimits=ALL makes a job that asks for more CPUs than the node has fail at
 # submission instead of pending forever (`srun -n 4` on 2 CPUs needs --overcommit).
+# cred_expire=10: slurmd refuses a job id whose credential it revoked until that credential
+# expires, so Slurm holds a requeued job for cred_expire + 1 s; the default 120 would make the
+# preemption test wait two minutes.
 set -euo pipefail
 
 die() { printf 'slurm_cluster: %s\n' "$*" >&2; exit 1; }
@@ -62,7 +65,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool/%n
 SlurmctldPidFile=$dir/slurmctld.pid
