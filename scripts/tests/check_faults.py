@@ -32,6 +32,8 @@ from check_trainer import REPO, Runner, compare, losses, make_tiny_model  # noqa
 
 KILL_DEADLINE_S = 30
 STALL_TIMEOUT_S = 5
+# The first 64 rows of the data, in the work folder: enough for `dp-train evaluate` to load a checkpoint.
+EVALUATION_SAMPLE = "sample.tsv"
 
 
 class Failed(Exception):
@@ -73,7 +75,7 @@ def complete_checkpoints(output: Path) -> list:
 
 def expect_loadable(r: Runner, checkpoint: Path) -> None:
     """`dp-train evaluate` reads the checkpoint's config, weights and tokenizer."""
-    result = subprocess.run([str(r.binary), "evaluate", "--model", str(checkpoint), "--data", str(r.small_data),
+    result = subprocess.run([str(r.binary), "evaluate", "--model", str(checkpoint), "--data", str(r.work / EVALUATION_SAMPLE),
                              "--text-column", "text", "--label-column", "sentiment", "--max-length", "16"],
                             capture_output=True, text=True)
     if result.returncode != 0:
@@ -114,7 +116,6 @@ def kill_one_rank(r: Runner, work: Path) -> str:
 
 def kill_while_saving(r: Runner, work: Path, minilm: Path) -> str:
     big = Runner(r.binary, minilm, r.data, work)
-    big.small_data = r.small_data
     args = ["--max-steps", "12", "--save-every", "2", "--keep", "10", "--eval-every", "1000", "--max-length", "16",
             "--batch-size", "4"]
     reference = work / "save-reference"
@@ -220,8 +221,7 @@ def main() -> None:
     try:
         model = make_tiny_model(work / "tiny", args.minilm)
         r = Runner(args.bin.resolve(), model, args.data, work)
-        r.small_data = work / "small.tsv"
-        r.small_data.write_text("".join(args.data.read_text(encoding="utf-8").splitlines(True)[:65]), encoding="utf-8")
+        (work / EVALUATION_SAMPLE).write_text("".join(args.data.read_text(encoding="utf-8").splitlines(True)[:65]), encoding="utf-8")
         checks = [("kill -9 of one rank", lambda: kill_one_rank(r, work)),
                   ("kill -9 while writing a checkpoint", lambda: kill_while_saving(r, work, args.minilm)),
                   ("full disk during a checkpoint", lambda: full_disk(r, work)),
