@@ -77,6 +77,9 @@ struct JSONNode {
 
     func double() throws -> Double {
         guard let n = value as? NSNumber else { throw error("expected a number") }
+        // Linux Foundation hands 17-digit numbers over as NSDecimalNumber, whose doubleValue is
+        // off in the last bits; Unigram ties then break the other way than in `tokenizers`.
+        if n is NSDecimalNumber, let exact = Double(n.stringValue) { return exact }
         return n.doubleValue
     }
 

@@ -138,6 +138,18 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(try model(-3).encode("axyb").ids, [1, 0, 2])
     }
 
+    func testUnigramScoresAreReadToTheLastBit() throws {
+        // Scores from a Unigram that `tokenizers` trained: "$1000" is $|1|0|00 or $|1|00|0, equal
+        // but for rounding, so the winner depends on every bit of the 16-digit scores.
+        let dollar = -6.959035072790044, one = -7.033049716101564
+        let zero = -6.789477950636857, zeroZero = -8.325304893115172
+        let vocab = #"[["<unk>", 0], ["$", \#(dollar)], ["1", \#(one)], ["0", \#(zero)], ["00", \#(zeroZero)]]"#
+        let tok = try tokenizer(#"{"model": {"type": "Unigram", "unk_id": 0, "vocab": "# + vocab + "}}")
+        // Viterbi reaches the end from "00" (start 3) before "0" (start 4) and keeps the first of equals.
+        let endsWithZeroZero = dollar + one + zero + zeroZero >= dollar + one + zeroZero + zero
+        XCTAssertEqual(tok.encode("$1000").ids, endsWithZeroZero ? [1, 2, 3, 4] : [1, 2, 4, 3])
+    }
+
     func testMetaspaceAndAddedTokenStripping() throws {
         // <mask> takes the spaces on its left (lstrip), so the word before it keeps no "▁" piece.
         let json = #"{"pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}, "#
