@@ -48,7 +48,7 @@ let executables: [Target] = [
 let tests: [Target] = [
     .target(name: "DPTestSupport", dependencies: ["DPTensor", "DPBackend", "DPModels"],
             path: "Tests/DPTestSupport"),
-    .testTarget(name: "DPBackendTests", dependencies: ["DPBackend", "DPTestSupport"]),
+    .testTarget(name: "DPBackendTests", dependencies: ["DPBackend", "DPTensor", "DPTestSupport"]),
     .testTarget(name: "DPModelsTests", dependencies: ["DPModels", "DPTrain", "DPTestSupport"],
                 resources: [.copy("Golden")]),
     .testTarget(name: "DPShimTests", dependencies: ["CMPIShim"]),

@@ -4,26 +4,47 @@
 #
 #   scripts/build-cuda.sh                      # writes artifacts/cuda/libdpcuda.so
 #   scripts/build-cuda.sh path/to/libdpcuda.so
+#   scripts/build-cuda.sh --fetch-toolkit      # no CUDA here: fetch PyPI's toolkit first
 #   DPTRAIN_CUDA_LIBRARY=artifacts/cuda/libdpcuda.so .build/release/dp-train bench --backend cuda ...
 #
-# nvcc comes from PATH, from $CUDA_HOME, from /usr/local/cuda, or from the PyPI toolkit that
-# `pip install --target artifacts/cuda-toolkit nvidia-cuda-nvcc nvidia-cuda-runtime nvidia-cublas
-# nvidia-cuda-cccl nvidia-cuda-crt` lays out (enough to compile and link; running needs a GPU).
+# nvcc comes from PATH, from $CUDA_HOME, from /usr/local/cuda, or from the PyPI toolkit in
+# artifacts/cuda-toolkit. --fetch-toolkit installs that toolkit when no nvcc is found: one
+# `pip install --target` of nvidia-cuda-nvcc, -runtime, -cublas, -cccl and -crt 13.x (about
+# 570 MB to download, 1.1 GB unpacked; enough to compile and link, running needs a GPU).
 # The Swift package never links this library: CUDABackend opens it at run time.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-output="${1:-$root/artifacts/cuda/libdpcuda.so}"
+fetch_toolkit=0
+output="$root/artifacts/cuda/libdpcuda.so"
+for argument in "$@"; do
+    case "$argument" in
+        --fetch-toolkit) fetch_toolkit=1 ;;
+        -*) echo "build-cuda.sh: unknown option $argument" >&2; exit 2 ;;
+        *) output="$argument" ;;
+    esac
+done
+pypi_toolkit="$root/artifacts/cuda-toolkit"
 
 find_nvcc() {
     if command -v nvcc >/dev/null 2>&1; then command -v nvcc; return; fi
     for candidate in "${CUDA_HOME:-/nonexistent}/bin/nvcc" /usr/local/cuda/bin/nvcc \
-                     "$root/artifacts/cuda-toolkit/nvidia/cu13/bin/nvcc"; do
+                     "$pypi_toolkit/nvidia/cu13/bin/nvcc"; do
         if [ -x "$candidate" ]; then echo "$candidate"; return; fi
     done
-    echo "build-cuda.sh: nvcc not found on PATH, in \$CUDA_HOME, /usr/local/cuda or artifacts/cuda-toolkit" >&2
-    exit 1
+    return 1
 }
-nvcc="$(find_nvcc)"
+if ! nvcc="$(find_nvcc)"; then
+    if [ "$fetch_toolkit" -eq 0 ]; then
+        echo "build-cuda.sh: nvcc not found on PATH, in \$CUDA_HOME, /usr/local/cuda or artifacts/cuda-toolkit;" \
+             "--fetch-toolkit installs PyPI's CUDA 13 toolkit there" >&2
+        exit 1
+    fi
+    echo "build-cuda.sh: fetching PyPI's CUDA 13 toolkit into $pypi_toolkit"
+    rm -rf "$pypi_toolkit"
+    python3 -m pip install --quiet --target "$pypi_toolkit" "nvidia-cuda-nvcc==13.*" "nvidia-cuda-runtime==13.*" \
+        "nvidia-cublas==13.*" "nvidia-cuda-cccl==13.*" "nvidia-cuda-crt==13.*"
+    nvcc="$(find_nvcc)" || { echo "build-cuda.sh: the PyPI toolkit has no nvcc" >&2; exit 1; }
+fi
 toolkit="$(cd "$(dirname "$nvcc")/.." && pwd)"
 # The toolkit's own libraries: lib64 in a system install, lib in the PyPI layout.
 libraries="$toolkit/lib64"

@@ -26,7 +26,9 @@
 # 9. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun
 #    over TCP across them gives the single-host results bit for bit, also under tbf limits;
 # 10. a real Slurm (scripts/tests/check_slurm.py): the scripts of cluster/slurm/ submitted as
-#    they are, preemption and requeue included; the daemons are stopped afterwards.
+#    they are, preemption and requeue included; the daemons are stopped afterwards;
+# 11. the CUDA kernels compile (scripts/build-cuda.sh --fetch-toolkit: PyPI's nvcc where there
+#    is no CUDA) and dp-train loads the library; without a GPU, --backend cuda is one clear line.
 # A failed set-up stops here. Stages 2-7 all run even when one fails, so that one CI run shows
 # every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
@@ -81,6 +83,25 @@ if bad:
     sys.exit(f"smoke: {bad} are not positive numbers: {lines[-1]}")
 print("smoke: dp-train bench JSON ok")
 '
+}
+
+# The CUDA kernels compile for sm_80 and sm_90 (with PyPI's nvcc where the machine has no CUDA),
+# and dp-train opens the result: the ABI version and every symbol of the table check out. On a
+# machine without a GPU, `--backend cuda` must then stop with one line naming the missing GPU;
+# with one, the bench step must run.
+check_cuda_build() {
+    local library=artifacts/cuda/libdpcuda.so err rc=0
+    bash scripts/build-cuda.sh --fetch-toolkit "$library" || return 1
+    err=$(DPTRAIN_CUDA_LIBRARY="$PWD/$library" .build/release/dp-train bench --backend cuda --precision bf16 \
+        --model "$model_dir" --batch-size 2 --seq-len 16 --steps 1 2>&1 >/dev/null) || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        log "cuda: a GPU is here and the bf16 bench step ran"
+    elif [ "$(printf '%s\n' "$err" | grep -c .)" -eq 1 ] && [[ "$err" == "Error: --backend cuda: no usable GPU"* ]]; then
+        log "cuda: the library loads; no GPU here: $err"
+    else
+        log "cuda: expected one 'no usable GPU' line or a run, got exit $rc: $err"
+        return 1
+    fi
 }
 
 # Bad input through the real CLI: each case must exit non-zero with one line on stderr that
@@ -175,6 +196,7 @@ stage "tokenizer parity cases (scripts/tokenizer_parity.py)" generate_tokenizer_
 stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
+stage "cuda: the kernels compile and the library loads" check_cuda_build
 stage "trainer: rank-count invariance, resume, signals" check_trainer
 stage "faults: killed, stalled, full disk" python3 scripts/tests/check_faults.py --bin .build/release/dp-train \
     --data artifacts/data/vader-movies.tsv

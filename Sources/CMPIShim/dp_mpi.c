@@ -21,7 +21,7 @@ int dp_mpi_finalize(void) {
     return finalized ? MPI_SUCCESS : MPI_Finalize();
 }
 
-int dp_mpi_topology(int *rank, int *world_size, int *local_size) {
+int dp_mpi_topology(int *rank, int *world_size, int *local_size, int *local_rank) {
     int rc = MPI_Comm_rank(MPI_COMM_WORLD, rank);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_size(MPI_COMM_WORLD, world_size);
     if (rc != MPI_SUCCESS) return rc;
@@ -29,6 +29,7 @@ int dp_mpi_topology(int *rank, int *world_size, int *local_size) {
     rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, *rank, MPI_INFO_NULL, &node);
     if (rc != MPI_SUCCESS) return rc;
     rc = MPI_Comm_size(node, local_size);
+    if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(node, local_rank);
     MPI_Comm_free(&node);
     return rc;
 }

@@ -1,5 +1,5 @@
-// The one interface that every compute backend implements: the CPU reference on OpenBLAS now,
-// CUDA later. There are no default implementations, so a backend that lacks an op does not compile.
+// The one interface that every compute backend implements: the CPU reference on OpenBLAS and
+// CUDA. There are no default implementations, so a backend that lacks an op does not compile.
 //
 // Conventions, after llm.c: each layer is a forward/backward pair whose arguments are outputs,
 // then inputs, then dimensions. Parameter gradients accumulate (+=); activation gradients are
@@ -66,6 +66,11 @@ public struct AdamWHyperparameters: Sendable {
 
 public protocol Backend: AnyObject {
     var name: String { get }
+    /// What the linear layers' products compute in (Precision.swift defines each mode).
+    var precision: Precision { get }
+    /// Whether the buffers live in host memory, where MPI can sum them in place; a GPU
+    /// backend's gradients are summed through a host copy instead.
+    var memoryIsHost: Bool { get }
 
     // MARK: Memory
 

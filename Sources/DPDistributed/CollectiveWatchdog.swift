@@ -45,7 +45,7 @@ final class CollectiveWatchdog: @unchecked Sendable {
                 expired(current.operation)
                 return
             }
-            condition.wait(until: current.deadline)
+            _ = condition.wait(until: current.deadline)
         }
     }
 }

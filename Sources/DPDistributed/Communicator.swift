@@ -23,6 +23,8 @@ public protocol Communicator: AnyObject {
     var worldSize: Int { get }
     /// Ranks on this node: threads per rank default to the node's cores divided by this.
     var localSize: Int { get }
+    /// This rank's index among the ranks on its node: it picks the rank's GPU.
+    var localRank: Int { get }
     /// In-place elementwise sum over all ranks.
     func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws
     func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws
@@ -44,6 +46,7 @@ public final class SingleProcessCommunicator: Communicator {
     public var rank: Int { 0 }
     public var worldSize: Int { 1 }
     public var localSize: Int { 1 }
+    public var localRank: Int { 0 }
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {}
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int) throws {}
@@ -56,16 +59,18 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let worldSize: Int
     public let localSize: Int
+    public let localRank: Int
     private var watchdog: CollectiveWatchdog?
 
     /// `collectiveTimeout` (seconds) bounds every collective; nil waits forever, as MPI does.
     public init(collectiveTimeout: Double? = nil) throws {
         try Self.check("MPI_Init", dp_mpi_init())
-        var rank: Int32 = 0, world: Int32 = 0, local: Int32 = 0
-        try Self.check("topology", dp_mpi_topology(&rank, &world, &local))
+        var rank: Int32 = 0, world: Int32 = 0, localSize: Int32 = 0, localRank: Int32 = 0
+        try Self.check("topology", dp_mpi_topology(&rank, &world, &localSize, &localRank))
         self.rank = Int(rank)
         self.worldSize = Int(world)
-        self.localSize = Int(local)
+        self.localSize = Int(localSize)
+        self.localRank = Int(localRank)
         if let collectiveTimeout {
             let rank = self.rank
             watchdog = CollectiveWatchdog(timeout: collectiveTimeout) { operation in

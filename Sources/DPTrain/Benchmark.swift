@@ -35,6 +35,7 @@ public struct BenchmarkResult: Codable, Sendable {
     public var seq_len: Int
     public var threads: Int
     public var backend: String
+    public var precision: String
 }
 
 /// Model FLOPs of one training step, the formula scripts/bench/pytorch_step.py uses too:
@@ -91,7 +92,7 @@ public func runBenchmark(_ options: BenchmarkOptions, backend: (any Backend)? = 
                            flops_per_step: trainingFlops(layout: model.layout, B: B, T: T),
                            peak_rss_mb: peakResidentMegabytes(), step_s: times, model: name,
                            parameters: model.parameterCount, batch_size: B, seq_len: T, threads: options.threads,
-                           backend: backend.name)
+                           backend: backend.name, precision: backend.precision.rawValue)
 }
 
 public enum BenchmarkError: Error, CustomStringConvertible {

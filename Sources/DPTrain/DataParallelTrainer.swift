@@ -93,8 +93,7 @@ public final class DataParallelTrainer {
     private let log: TrainingLog?
     private let store: CheckpointStore?
     private var host: [Float]  // (P) staging for broadcasts and checksums
-    /// nil on one rank, or with the overlap turned off.
-    private let reducer: OverlappedAllreduce?
+    private let exchange: GradientExchange
 
     public init(model: EncoderModel, optimizer: AdamWOptimizer, communicator: Communicator,
                 settings: TrainerSettings, train: ExampleSet, validation: ExampleSet?,
@@ -110,8 +109,8 @@ public final class DataParallelTrainer {
                                           totalSteps: settings.totalSteps)
         host = [Float](repeating: 0, count: model.parameterCount)
         store = settings.output.map(CheckpointStore.init(folder:))
-        reducer = communicator.worldSize > 1 && settings.overlapAllreduce
-            ? OverlappedAllreduce(communicator: communicator) : nil
+        exchange = GradientExchange(communicator: communicator, backend: model.backend, gradients: model.gradients,
+                                    count: model.parameterCount, overlap: settings.overlapAllreduce)
         state = TrainerState(step: 0, epoch: 0, totalSteps: settings.totalSteps, optimizerStep: 0, seed: settings.seed,
                              globalBatchSize: settings.globalBatchSize, trainExamples: train.count,
                              learningRate: settings.learningRate, badStepsInARow: 0,
@@ -265,9 +264,8 @@ public final class DataParallelTrainer {
             model.forward(encoderBatch, dropout: dropout)
             lossSum += model.loss(train.targets(indices), gradScale: 1).reduce(0.0) { $0 + Double($1) }
             // Only the last micro-batch completes a bucket; the earlier ones still add to all of them.
-            if let reducer, index == micros.count - 1 {
-                let gradients = model.gradients
-                model.backward { reducer.enqueue(gradients, $0) }
+            if let onSpanComplete = exchange.onSpanComplete, index == micros.count - 1 {
+                model.backward(completed: onSpanComplete)
             } else {
                 model.backward()
             }
@@ -275,13 +273,7 @@ public final class DataParallelTrainer {
         // [loss sum, stop signal]: the signal is summed so that a signal on any rank stops all.
         var shared: [Double] = [lossSum, Double(StopSignal.received ?? 0)]
         let backwardEnded = Date()
-        let allreduceSeconds: Double
-        if let reducer {
-            allreduceSeconds = try reducer.waitForAll()
-        } else {
-            try communicator.allreduceSum(model.gradients, count: model.parameterCount)
-            allreduceSeconds = Date().timeIntervalSince(backwardEnded)
-        }
+        let allreduceSeconds = try exchange.finish()
         try communicator.allreduceSum(&shared, count: shared.count)
         let exposedSeconds = Date().timeIntervalSince(backwardEnded)
         let computeSeconds = backwardEnded.timeIntervalSince(computeStarted)

@@ -51,6 +51,8 @@ public struct TrainingConfiguration: Sendable {
     public var check = false
     public var logLayerGradientNorms = false
     public var overlapAllreduce = true
+    public var backend: BackendKind = .cpu
+    public var precision: Precision = .fp32
 
     public init(model: URL, train: URL, columns: DataColumns) {
         self.model = model
@@ -172,7 +174,8 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     // Model: the newest checkpoint when resuming, else --model with a fresh head where it lacks one.
     let head = HeadSpec(pooling: configuration.pooling ?? HeadSpec(config: modelConfig).pooling, task: task,
                         numLabels: train.numLabels)
-    let backend = CPUBackend(threads: configuration.threads)
+    let backend = try configuration.backend.make(threads: configuration.threads, localRank: communicator.localRank,
+                                                 precision: configuration.precision)
     let (model, report) = try EncoderModel.load(from: resumeFrom ?? configuration.model, head: head, backend: backend,
                                                 seed: configuration.seed)
     let recipe = ResolvedRecipe(configuration: configuration, model: modelConfig)
@@ -212,7 +215,9 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                    configuration.adamBetas.0, configuration.adamBetas.1, configuration.adamEpsilon,
                    configuration.biasCorrection ? "on" : "off (BERTAdam)")
             + "; " + (recipe.notes.isEmpty ? "no per-model defaults used" : recipe.notes.joined(separator: ", ")))
-        say("ranks: \(communicator.worldSize), \(configuration.threads) thread(s) each")
+        let device = (backend as? CUDABackend).map { "GPU \($0.device) of rank 0, \($0.deviceName)" }
+            ?? "\(configuration.threads) thread(s) each"
+        say("ranks: \(communicator.worldSize); backend \(backend.name), \(device); linear layers in \(backend.precision.rawValue)")
     }
     let trainer = try DataParallelTrainer(model: model, optimizer: optimizer, communicator: communicator,
                                           settings: settings, train: train, validation: validationSet,

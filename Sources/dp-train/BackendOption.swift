@@ -1,25 +1,23 @@
-// `--backend cpu|cuda`, shared by the subcommands that run a model. The CUDA backend opens
-// libdpcuda.so at run time; without the library or a GPU, making it fails with one line that
-// says which (see CUDABackendError).
+// `--backend cpu|cuda` and `--precision fp32|tf32|bf16`, shared by the subcommands that run a
+// model. The CUDA backend opens libdpcuda.so at run time; without the library or a GPU, making
+// it fails with one line that says which (see CUDABackendError).
 
 import ArgumentParser
 import DPBackend
 
-enum BackendKind: String, ExpressibleByArgument, CaseIterable {
-    case cpu
-    case cuda
-}
+extension BackendKind: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 struct BackendOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Where the model runs: cpu (OpenBLAS) or cuda (libdpcuda.so, "
         + "found through DPTRAIN_CUDA_LIBRARY; build it with scripts/build-cuda.sh).", valueName: "cpu|cuda"))
     var backend: BackendKind = .cpu
+    @Option(name: .long, help: ArgumentHelp("What the linear layers multiply in: fp32, tf32 (10 mantissa bits) or "
+        + "bf16 (7); sums, weights, optimizer state and every other op stay fp32.", valueName: "fp32|tf32|bf16"))
+    var precision: Precision = .fp32
 
-    /// The backend for one rank: `threads` for the CPU, `device` (the local rank under MPI) for CUDA.
-    func makeBackend(threads: Int, device: Int = 0) throws -> any Backend {
-        switch backend {
-        case .cpu: return CPUBackend(threads: threads)
-        case .cuda: return try CUDABackend(device: device)
-        }
+    /// The backend for one rank: `threads` for the CPU, the GPU of `localRank` for CUDA.
+    func makeBackend(threads: Int, localRank: Int = 0) throws -> any Backend {
+        try backend.make(threads: threads, localRank: localRank, precision: precision)
     }
 }

@@ -37,10 +37,10 @@ struct DPTrainCommand: ParsableCommand {
             if argument.hasPrefix("--config=") { path = String(argument.dropFirst("--config=".count)) }
         }
         guard let path else { return arguments }
-        let command = longNames(of: Train()), columns = longNames(of: DataColumnOptions())
+        let groups = [longNames(of: Train()), longNames(of: DataColumnOptions()), longNames(of: BackendOption())]
         let fromFile = try ConfigFile.arguments(contentsOf: URL(fileURLWithPath: path),
-                                                options: command.options.union(columns.options).subtracting(["config"]),
-                                                flags: command.flags.union(columns.flags))
+                                                options: groups.reduce(Set()) { $0.union($1.options) }.subtracting(["config"]),
+                                                flags: groups.reduce(Set()) { $0.union($1.flags) })
         return ["train"] + fromFile + arguments.dropFirst()
     }
 }

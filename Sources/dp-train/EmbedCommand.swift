@@ -30,6 +30,7 @@ struct Embed: ParsableCommand {
     var maxLength: Int?
     @Option(name: .long, help: "Texts per forward pass.") var batchSize = 64
     @Option(name: .long, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var backend: BackendOption
     @Option(name: .long, help: "The JSON-lines file to write.") var output: String
 
     func validate() throws {
@@ -43,7 +44,7 @@ struct Embed: ParsableCommand {
         let tokenizer = try Tokenizer(contentsOf: folder)
         let texts = try Table(contentsOf: URL(fileURLWithPath: input)).column(textColumn)
         let (encoder, _) = try EncoderModel.load(from: folder, head: HeadSpec(pooling: pooling.head, task: .regression, numLabels: 1),
-                                                 backend: CPUBackend(threads: threads))
+                                                 backend: backend.makeBackend(threads: threads))
         let length = maxLength ?? sentenceTransformersMaxLength(folder) ?? encoder.layout.config.maxPositionEmbeddings
         let embeddings = embed(texts, model: encoder, tokenizer: tokenizer, maxLength: length, batchSize: batchSize,
                                normalize: normalize)

@@ -20,10 +20,10 @@ struct CheckpointModel {
     let tokenizer: Tokenizer
     let labels: [String]
 
-    init(folder: String, threads: Int) throws {
+    init(folder: String, backend: any Backend) throws {
         let url = URL(fileURLWithPath: folder)
         let config = try CheckpointFolder(directory: url).config()
-        (model, _) = try EncoderModel.load(from: url, head: HeadSpec(config: config), backend: CPUBackend(threads: threads))
+        (model, _) = try EncoderModel.load(from: url, head: HeadSpec(config: config), backend: backend)
         tokenizer = try Tokenizer(contentsOf: url)
         let head = model.layout.head
         labels = head.task == .classification
@@ -47,10 +47,11 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var columns: DataColumnOptions
     @Option(name: .long, help: "Examples per batch.") var batchSize = 64
     @Option(name: .long, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var backend: BackendOption
     @Option(name: .long, help: "Also write the metrics to this JSON file.") var output: String?
 
     func run() throws {
-        let checkpoint = try CheckpointModel(folder: model, threads: threads)
+        let checkpoint = try CheckpointModel(folder: model, backend: backend.makeBackend(threads: threads))
         let table = try Table(contentsOf: URL(fileURLWithPath: data))
         let set = try loadExamples(table: table, rows: Array(0..<table.rowCount), columns: columns.columns,
                                    task: checkpoint.task, labels: checkpoint.labels, tokenizer: checkpoint.tokenizer,
@@ -77,10 +78,11 @@ struct Predict: ParsableCommand {
     @Option(name: .long, help: "Tokens per example, special tokens included.") var maxLength = 128
     @Option(name: .long, help: "Examples per batch.") var batchSize = 64
     @Option(name: .long, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var backend: BackendOption
     @Option(name: .long, help: "The CSV to write.") var output: String
 
     func run() throws {
-        let checkpoint = try CheckpointModel(folder: model, threads: threads)
+        let checkpoint = try CheckpointModel(folder: model, backend: backend.makeBackend(threads: threads))
         let table = try Table(contentsOf: URL(fileURLWithPath: data))
         let rows = Array(0..<table.rowCount)
         let examples = try encodeTexts(table: table, rows: rows, text: textColumn, pair: textPairColumn,

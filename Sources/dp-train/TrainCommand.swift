@@ -95,6 +95,7 @@ struct Train: ParsableCommand {
     var overlapAllreduce = true
     @Flag(name: .long, help: "Compare a parameter checksum across ranks at the start, at each save and at the end.")
     var check = false
+    @OptionGroup var backend: BackendOption
     @Option(name: .long, help: "A YAML or JSON file of options.") var config: String?
 
     var betas: (Float, Float)? {
@@ -180,6 +181,8 @@ struct Train: ParsableCommand {
         c.check = check
         c.logLayerGradientNorms = logLayerGradNorms
         c.overlapAllreduce = overlapAllreduce
+        c.backend = backend.backend
+        c.precision = backend.precision
         return c
     }
 

@@ -49,6 +49,24 @@ final class CUDAModelParityTests: XCTestCase {
         }
     }
 
+    /// The same two steps in tf32 and bf16. A sum that differs in its last fp32 bit can round an
+    /// operand of the next product to the neighbouring tf32 or bf16 value, so whole tensors are
+    /// held to one rounding step of the format (2^-mantissa bits) instead of 1e-6.
+    func testReducedPrecisionTrainingStepsMatchCPU() throws {
+        for precision in [Precision.tf32, .bf16] {
+            let cuda = try makeCUDABackend(precision: precision)
+            let tolerance = pow(2, -Double(precision.mantissaBits))
+            for golden in try goldenCases() {
+                let (reference, _) = try step(golden, backend: CPUBackend(threads: 2, precision: precision))
+                let (got, _) = try step(golden, backend: cuda)
+                for (name, expected) in reference.sorted(by: { $0.key < $1.key }) {
+                    assertParity(got[name]!, expected, "\(precision.rawValue) \(golden.name) step \(name)",
+                                 tolerance: tolerance)
+                }
+            }
+        }
+    }
+
     /// Runs two steps (so that AdamW's state carries over) and returns what each produced.
     private func step(_ golden: GoldenCase, backend: any Backend) throws -> ([String: [Float]], ParameterTable) {
         let (model, _) = try EncoderModel.load(from: golden.directory, backend: backend)

@@ -44,9 +44,9 @@ enum CUDAParity {
 }
 
 /// The CUDA backend, or a skip that says why there is none.
-func makeCUDABackend() throws -> CUDABackend {
+func makeCUDABackend(precision: Precision = .fp32) throws -> CUDABackend {
     do {
-        return try CUDABackend()
+        return try CUDABackend(precision: precision)
     } catch {
         throw XCTSkip("no CUDA backend here, skipping: \(error)")
     }

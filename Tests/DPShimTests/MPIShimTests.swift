@@ -6,11 +6,12 @@ import XCTest
 final class MPIShimTests: XCTestCase {
     func testCollectivesInASingletonJob() throws {
         XCTAssertEqual(dp_mpi_init(), 0)
-        var rank: Int32 = -1, world: Int32 = -1, local: Int32 = -1
-        XCTAssertEqual(dp_mpi_topology(&rank, &world, &local), 0)
+        var rank: Int32 = -1, world: Int32 = -1, local: Int32 = -1, localRank: Int32 = -1
+        XCTAssertEqual(dp_mpi_topology(&rank, &world, &local, &localRank), 0)
         XCTAssertEqual(rank, 0)
         XCTAssertGreaterThanOrEqual(world, 1)
         XCTAssertGreaterThanOrEqual(local, 1)
+        XCTAssertEqual(localRank, 0)
 
         var values: [Float] = [1.5, -2, 3]
         let expected = values.map { $0 * Float(world) }

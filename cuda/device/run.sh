@@ -30,7 +30,7 @@ config = transformers.BertConfig.from_pretrained(".device-bundle/minilm")
 model = transformers.BertModel(config, add_pooling_layer=False)
 save_file({k: v.contiguous() for k, v in model.state_dict().items() if v.is_floating_point()}, ".device-bundle/minilm/model.safetensors")
 PY
-timeout 200 python3 scripts/bench/cuda-step-vs-pytorch --minilm .device-bundle/minilm --dp-train /tmp/bundle/bin/dp-train \
+timeout 300 python3 scripts/bench/cuda-step-vs-pytorch --minilm .device-bundle/minilm --dp-train /tmp/bundle/bin/dp-train \
     --steps 10 --out "$out/bench.jsonl" > "$out/bench.md" 2>> "$out/bench.log" || status=1
 
 # Every kernel of one warm-up and one timed MiniLM seq-256 step, summed by name.

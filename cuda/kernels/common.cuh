@@ -23,7 +23,7 @@ cublasHandle_t blas();
 
 /// Scratch memory owned by the library, one buffer per purpose, kept between calls and grown
 /// when a call needs more. Returns nullptr (with the error recorded) if it cannot grow.
-enum Scratch { kPointers, kDroppedProbabilities, kPartials, kOnes, kScratchCount };
+enum Scratch { kPointers, kDroppedProbabilities, kPartials, kOnes, kOperandA, kOperandB, kScratchCount };
 void *scratch(Scratch which, size_t bytes);
 
 /// (count) floats of 1, for column sums as a matrix-vector product.

@@ -79,11 +79,14 @@ int dpc_abi_version(void) { return DPCUDA_ABI_VERSION; }
 
 const char *dpc_last_error(void) { return last_error; }
 
-int dpc_init(int device, char *host_name, size_t name_capacity) {
+int dpc_init(int local_rank, int *host_device, char *host_name, size_t name_capacity) {
     int count = 0;
     DPC_CUDA(cudaGetDeviceCount(&count));
-    if (device < 0 || device >= count) return dpc::fail("device %d requested, %d visible", device, count);
+    if (count < 1) return dpc::fail("no GPU visible");
+    if (local_rank < 0) return dpc::fail("local rank %d", local_rank);
+    int device = local_rank % count;
     DPC_CUDA(cudaSetDevice(device));
+    *host_device = device;
     cudaDeviceProp properties;
     DPC_CUDA(cudaGetDeviceProperties(&properties, device));
     snprintf(host_name, name_capacity, "%s", properties.name);

@@ -2,13 +2,21 @@
 """Time one full PyTorch training step on a CUDA GPU: the reference for `dp-train bench --backend cuda`.
 
 The step is scripts/bench/pytorch_step.py's (forward, masked mean pooling, Linear(H, 1), MSE,
-backward, clip_grad_norm_(1.0), AdamW, zero_grad), run eagerly on the GPU in fp32 with TF32 off
-(torch.backends.cuda.matmul.allow_tf32 = False, float32 matmul precision "highest"), which is
-what dp-train's CUDA backend computes. Each step's time is taken after torch.cuda.synchronize().
-The FLOPs formula and the models are pytorch_step.py's.
+backward, clip_grad_norm_(1.0), AdamW, zero_grad), run eagerly on the GPU. --precision:
+    fp32  TF32 off (allow_tf32 False for matmul and cuDNN, float32 matmul precision "highest"),
+          what dp-train's CUDA backend computes by default
+    tf32  TF32 on for matmul and cuDNN (float32 matmul precision "high")
+    bf16  TF32 off; forward and loss under torch.autocast("cuda", dtype=torch.bfloat16), so
+          matmuls and attention run in bf16 with bf16 activations; master weights, gradients and
+          AdamW state stay fp32 (bf16 has fp32's exponent range, so no GradScaler)
+Each step's time is taken after torch.cuda.synchronize(). The FLOPs formula and the models are
+pytorch_step.py's.
 
     python3 scripts/bench/pytorch_step_gpu.py --model bert-base --batch-size 16 --seq-len 128 --steps 10
-    python3 scripts/bench/pytorch_step_gpu.py --probe     # cuBLAS fp32 sgemm GFLOP/s, the MFU denominator
+    python3 scripts/bench/pytorch_step_gpu.py --probe --precision tf32   # the MFU denominator
+
+The probe is the median GFLOP/s of one 8192^3 matrix product through cuBLAS: fp32 with TF32 off
+(sgemm), fp32 with TF32 on, or bf16 inputs and outputs, as --precision says.
 """
 import argparse
 import json
@@ -21,16 +29,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_step import build_model, flops_per_step  # noqa: E402
 
 
-def fp32_only(torch):
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
-def probe(torch, size=8192, repeats=20):
-    """Median fp32 GFLOP/s of a size^3 matrix product on random data, timed with CUDA events."""
-    a = torch.randn(size, size, device="cuda")
-    b = torch.randn(size, size, device="cuda")
+def set_tf32(torch, precision):
+    """TF32 only for tf32: cuDNN allows it by default, which would blur fp32 and bf16 runs."""
+    tf32 = precision == "tf32"
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def probe(torch, precision, size=8192, repeats=20):
+    """Median GFLOP/s of a size^3 matrix product on random data, timed with CUDA events."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(size, size, device="cuda", dtype=dtype)
+    b = torch.randn(size, size, device="cuda", dtype=dtype)
     for _ in range(3):
         a @ b
     times = []
@@ -51,14 +65,16 @@ def main():
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10, help="timed steps (after 2 warm-up steps)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--probe", action="store_true", help="print the fp32 sgemm probe and exit")
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32", help="see the module docstring")
+    ap.add_argument("--probe", action="store_true", help="print the matrix-product probe at --precision and exit")
     args = ap.parse_args()
 
     import torch
 
-    fp32_only(torch)
+    set_tf32(torch, args.precision)
     if args.probe:
-        print(json.dumps({"impl": "cublas-sgemm-probe", "gflops": probe(torch),
+        print(json.dumps({"impl": "cublas-gemm-probe", "precision": args.precision,
+                          "gflops": probe(torch, args.precision),
                           "device": torch.cuda.get_device_name(), "torch": torch.__version__}), flush=True)
         return
     if args.model is None:
@@ -83,10 +99,11 @@ def main():
     mask = torch.ones(B, T, dtype=torch.long, device="cuda")
 
     def step(input_ids, target):
-        hidden_states = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden_states.dtype)                 # (B, T, 1)
-        pooled = (hidden_states * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, C)
-        loss = torch.nn.functional.mse_loss(head(pooled).squeeze(-1), target)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            hidden_states = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden_states.dtype)                 # (B, T, 1)
+            pooled = (hidden_states * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, C)
+            loss = torch.nn.functional.mse_loss(head(pooled).squeeze(-1), target)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -103,7 +120,8 @@ def main():
             times.append(time.perf_counter() - t0)
     median = statistics.median(times)
     print(json.dumps({
-        "impl": "pytorch-cuda-fp32", "model": args.model, "batch_size": B, "seq_len": T, "steps": args.steps,
+        "impl": "pytorch-cuda-" + ("bf16-autocast" if args.precision == "bf16" else args.precision),
+        "precision": args.precision, "model": args.model, "batch_size": B, "seq_len": T, "steps": args.steps,
         "median_step_s": median, "tokens_per_s": B * T / median,
         "flops_per_step": flops_per_step(non_embedding, layers, hidden, B, T), "step_times_s": times,
         "attn_implementation": getattr(config, "_attn_implementation", None),

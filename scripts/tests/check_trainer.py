@@ -20,7 +20,10 @@ Each check exits non-zero with a message naming what differed:
   6. evaluate and predict on the final checkpoint agree with training's last evaluation;
   7. --config FILE (YAML) gives the same run as the command line, which overrides it; an unknown
      key names the key and the file; --keep K keeps the newest K checkpoints plus the best;
-     --log-layer-grad-norms logs per-layer norms that make up the global norm.
+     --log-layer-grad-norms logs per-layer norms that make up the global norm;
+  8. --precision bf16 and tf32 against fp32 over 200 steps: every 20-step window's mean loss within
+     1% of fp32's, the curves not identical (the rounding took effect), and tf32 (10 mantissa
+     bits) closer to fp32 than bf16 (7 bits) by the median step.
 """
 import argparse
 import json
@@ -241,6 +244,31 @@ def main() -> None:
             if set(groups) != {"embeddings", "layer_0", "layer_1", "head"} or abs(total - record["grad_norm"]) > 1e-4 * total:
                 fail(f"--log-layer-grad-norms: step {record['step']}: {groups} do not make up grad_norm {record['grad_norm']}")
         print("  --log-layer-grad-norms: the per-layer norms make up the global norm at every step")
+
+        print("8. --precision bf16 and tf32 against fp32, 200 steps")
+        # A rate at which the tiny model's loss moves, so that rounding has something to change.
+        steps = ["--max-steps", "200", "--save-every", "1000", "--eval-every", "1000", "--lr", "1e-3"]
+        curves = {}
+        for precision in ("fp32", "bf16", "tf32"):
+            r.run(f"--precision {precision}", r.train_args(work / precision, *steps, "--precision", precision))
+            recorded = losses(work / precision)
+            curves[precision] = np.array([recorded[step] for step in range(1, 201)])
+        reference = curves["fp32"]
+        median = {}
+        for precision in ("bf16", "tf32"):
+            curve = curves[precision]
+            if not np.all(np.isfinite(curve)):
+                fail(f"--precision {precision}: non-finite losses")
+            windows = np.abs(curve.reshape(10, 20).mean(1) / reference.reshape(10, 20).mean(1) - 1)
+            steps_off = np.abs(curve / reference - 1)
+            median[precision] = float(np.median(steps_off))
+            if windows.max() > 0.01 or median[precision] == 0:
+                fail(f"--precision {precision}: 20-step windows off fp32 by up to {windows.max():.2e} (limit 1e-2), "
+                     f"median step {median[precision]:.2e} (must not be 0)")
+            print(f"  {precision}: windows within {windows.max():.1e} of fp32, steps by median {median[precision]:.1e}, "
+                  f"worst {steps_off.max():.1e}")
+        if not median["tf32"] < median["bf16"]:
+            fail(f"tf32 is no closer to fp32 than bf16: median step error {median['tf32']:.2e} vs {median['bf16']:.2e}")
         print("check_trainer: all checks passed")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,8 +17,15 @@
 extern "C" {
 #endif
 
+#ifndef DPCUDA_BUILDING_LIBRARY
+// Only the table's own pointers carry nullability; the arguments keep C's plain pointers
+// (Swift imports those as optional), so clang's completeness warning does not apply.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wnullability-completeness"
+#endif
+
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 1
+#define DPCUDA_ABI_VERSION 2
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -31,6 +38,10 @@ typedef struct dpc_dropout {
     const int32_t *example_indices; // (B), device memory
 } dpc_dropout;
 
+/// What the linear layers' products compute in (Sources/DPBackend/Precision.swift): their
+/// operands rounded to tf32 or bf16 (to nearest even), summed in fp32. Attention stays fp32.
+enum { DPC_PRECISION_FP32 = 0, DPC_PRECISION_TF32 = 1, DPC_PRECISION_BF16 = 2 };
+
 typedef struct dpc_adamw {
     float learning_rate, beta1, beta2, epsilon, weight_decay, bias_correction1, bias_correction2;
 } dpc_adamw;
@@ -39,8 +50,9 @@ typedef struct dpc_adamw {
 #define DPCUDA_FUNCTIONS(X) \
     X(int, dpc_abi_version, (void)) \
     X(const char *, dpc_last_error, (void)) \
-    /* Selects the device, creates the cuBLAS handle with TF32 off (pedantic fp32). */ \
-    X(int, dpc_init, (int device, char *host_name, size_t name_capacity)) \
+    /* Selects GPU local_rank modulo the visible GPUs (written to host_device) and creates the */ \
+    /* cuBLAS handle with TF32 off (pedantic fp32). */ \
+    X(int, dpc_init, (int local_rank, int *host_device, char *host_name, size_t name_capacity)) \
     X(int, dpc_synchronize, (void)) \
     X(int, dpc_malloc, (void **pointer, size_t bytes)) \
     X(int, dpc_free, (void *pointer)) \
@@ -57,10 +69,11 @@ typedef struct dpc_adamw {
     X(int, dpc_embeddings_backward, (float *d_word_table, float *d_position_table, float *d_type_table, \
         const float *d_out, const int32_t *word_ids, const int32_t *position_ids, \
         const int32_t *type_ids, int B, int T, int C)) \
+    /* precision: DPC_PRECISION_*. */ \
     X(int, dpc_matmul_forward, (float *out, const float *input, const float *weight, const float *bias, \
-        int N, int C, int OC)) \
+        int N, int C, int OC, int precision)) \
     X(int, dpc_matmul_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \
-        const float *input, const float *weight, int N, int C, int OC)) \
+        const float *input, const float *weight, int N, int C, int OC, int precision)) \
     X(int, dpc_layernorm_forward, (float *out, float *mean, float *rstd, const float *input, \
         const float *weight, const float *bias, int N, int C, float epsilon)) \
     X(int, dpc_layernorm_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \
@@ -93,10 +106,6 @@ typedef struct dpc_adamw {
 DPCUDA_FUNCTIONS(DPCUDA_DECLARE)
 #undef DPCUDA_DECLARE
 #else
-// Only the table's own pointers carry nullability; the arguments keep C's plain pointers
-// (Swift imports those as optional), so clang's completeness warning does not apply.
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wnullability-completeness"
 /// The loaded library: one pointer per function above, never null once dpc_load succeeded
 /// (so Swift imports them as plain functions).
 typedef struct dpc_functions {
@@ -104,11 +113,11 @@ typedef struct dpc_functions {
     DPCUDA_FUNCTIONS(DPCUDA_FIELD)
 #undef DPCUDA_FIELD
 } dpc_functions;
-#pragma clang diagnostic pop
 
 /// Opens the library at `path` and fills `table`. On failure returns nonzero and writes the
 /// reason (dlopen's message, or the first missing symbol) into `error`.
 int dpc_load(const char *path, dpc_functions *table, char *error, size_t error_capacity);
+#pragma clang diagnostic pop
 #endif
 
 #ifdef __cplusplus

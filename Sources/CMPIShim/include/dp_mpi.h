@@ -13,8 +13,9 @@ extern "C" {
 /// Initialises MPI once; errors are returned to the caller instead of aborting the job.
 int dp_mpi_init(void);
 int dp_mpi_finalize(void);
-/// Rank and size in MPI_COMM_WORLD, and the number of ranks sharing this node.
-int dp_mpi_topology(int *rank, int *world_size, int *local_size);
+/// Rank and size in MPI_COMM_WORLD, the number of ranks sharing this node and this rank's index
+/// among them.
+int dp_mpi_topology(int *rank, int *world_size, int *local_size, int *local_rank);
 /// In-place sum across all ranks. Counts above INT_MAX are split into chunks.
 int dp_mpi_allreduce_sum_float(float *buffer, size_t count);
 int dp_mpi_allreduce_sum_double(double *buffer, size_t count);

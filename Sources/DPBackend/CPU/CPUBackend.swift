@@ -9,12 +9,15 @@ import Dispatch
 
 public final class CPUBackend: Backend {
     public let name = "cpu"
+    public let precision: Precision
+    public let memoryIsHost = true
     /// Threads for this rank, each taking a block of rows of every op.
     public let threads: Int
 
-    public init(threads: Int) {
+    public init(threads: Int, precision: Precision = .fp32) {
         precondition(threads >= 1, "a backend needs at least one thread")
         self.threads = threads
+        self.precision = precision
         openblas_set_num_threads(1)
     }
 

@@ -2,6 +2,7 @@
 // The rank's threads each run a single-threaded sgemm on their own block of rows, rather than
 // handing OpenBLAS its own pool: OpenBLAS's idle workers spin after every call, and on a
 // two-core rank they would steal the core from the loops that run between the products.
+// In tf32 and bf16 modes the products read rounded copies of their operands (Precision.swift).
 
 import COpenBLAS
 
@@ -12,6 +13,9 @@ extension CPUBackend {
     public func matmulForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               N: Int, C: Int, OC: Int) {
+        let input = operand(input, count: N * C), weight = operand(weight, count: OC * C)
+        defer { release(input, weight) }
+        let inputs = input.values, weights = weight.values
         parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
             var beta: Float = 0
             if let bias {
@@ -20,7 +24,7 @@ extension CPUBackend {
                 beta = 1
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows.count), blasint(OC), blasint(C),
-                        1, input + rows.lowerBound * C, blasint(C), weight, blasint(C),
+                        1, inputs + rows.lowerBound * C, blasint(C), weights, blasint(C),
                         beta, out + rows.lowerBound * OC, blasint(OC))
         }
     }
@@ -29,17 +33,23 @@ extension CPUBackend {
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                N: Int, C: Int, OC: Int) {
+        let rounded = operand(dOut, count: N * OC), input = operand(input, count: N * C)
+        defer { release(rounded, input) }
+        let dOuts = rounded.values, inputs = input.values
         if let dInput {
+            let weight = operand(weight, count: OC * C)
+            defer { release(weight) }
+            let weights = weight.values
             parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows.count), blasint(C), blasint(OC),
-                            1, dOut + rows.lowerBound * OC, blasint(OC), weight, blasint(C),
+                            1, dOuts + rows.lowerBound * OC, blasint(OC), weights, blasint(C),
                             0, dInput + rows.lowerBound * C, blasint(C))
             }
         }
         // dW and dB sum over all N rows, so threads split the output channels instead.
         parallelRanges(OC, minimumPerChunk: Self.minimumRowsPerChunk) { channels in
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(channels.count), blasint(C), blasint(N),
-                        1, dOut + channels.lowerBound, blasint(OC), input, blasint(C),
+                        1, dOuts + channels.lowerBound, blasint(OC), inputs, blasint(C),
                         1, dWeight + channels.lowerBound * C, blasint(C))
             if let dBias {
                 for row in 0..<N {
@@ -48,5 +58,25 @@ extension CPUBackend {
                 }
             }
         }
+    }
+
+    /// An operand of a product: `values` itself in fp32, else a rounded copy that `release` frees.
+    private struct Operand {
+        let values: UnsafePointer<Float>
+        let copy: UnsafeMutablePointer<Float>?
+    }
+
+    private func operand(_ values: UnsafePointer<Float>, count: Int) -> Operand {
+        guard precision != .fp32 else { return Operand(values: values, copy: nil) }
+        let copy = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let bits = precision.mantissaBits
+        parallelRanges(count, minimumPerChunk: 1 << 16) { range in
+            for i in range { copy[i] = roundedMantissa(values[i], keeping: bits) }
+        }
+        return Operand(values: UnsafePointer(copy), copy: copy)
+    }
+
+    private func release(_ operands: Operand...) {
+        for operand in operands { operand.copy?.deallocate() }
     }
 }

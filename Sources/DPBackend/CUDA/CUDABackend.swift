@@ -4,7 +4,8 @@
 //
 // Every pointer this backend hands out is device memory; only upload, download and
 // sumOfSquares touch the host. Products run through cuBLAS in plain fp32 (no TF32), so results
-// match the CPU backend to rounding. A failing CUDA call inside an op stops the process with
+// match the CPU backend to rounding; in tf32 and bf16 modes the linear layers round their
+// operands as the CPU backend does (Precision.swift) and use the tensor cores. A failing CUDA call inside an op stops the process with
 // the library's message: an op has no way to report it, and no later result could be trusted.
 
 import CDPCUDA
@@ -14,8 +15,8 @@ public enum CUDABackendError: Error, CustomStringConvertible {
     /// No candidate path held a loadable library; each path with dlopen's reason.
     case libraryNotFound([(path: String, reason: String)])
     case abiMismatch(path: String, library: Int32, expected: Int32)
-    /// The library loaded, but there is no usable GPU (or driver) for `device`.
-    case deviceUnavailable(device: Int, reason: String)
+    /// The library loaded, but there is no usable GPU (or driver) for the rank.
+    case deviceUnavailable(localRank: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -26,15 +27,20 @@ public enum CUDABackendError: Error, CustomStringConvertible {
         case let .abiMismatch(path, library, expected):
             return "--backend cuda: \(path) has C ABI version \(library), this build expects \(expected); "
                 + "rebuild it with scripts/build-cuda.sh"
-        case let .deviceUnavailable(device, reason):
-            return "--backend cuda: GPU \(device) is not usable: \(reason)"
+        case let .deviceUnavailable(localRank, reason):
+            return "--backend cuda: no usable GPU for local rank \(localRank): \(reason)"
         }
     }
 }
 
 public final class CUDABackend: Backend {
     public let name = "cuda"
-    /// The GPU's name, as the driver reports it.
+    public let precision: Precision
+    public let memoryIsHost = false
+    /// `precision` as the library's DPC_PRECISION_*.
+    let precisionCode: Int32
+    /// The GPU's index among the visible ones, and its name as the driver reports it.
+    public let device: Int
     public let deviceName: String
     /// The library file that was opened.
     public let libraryPath: String
@@ -49,8 +55,10 @@ public final class CUDABackend: Backend {
         return [executableFolder.appendingPathComponent("libdpcuda.so").path, "artifacts/cuda/libdpcuda.so"]
     }
 
-    /// Opens the library and selects GPU `device` (the local rank, under MPI).
-    public init(device: Int = 0, libraryPaths: [String] = CUDABackend.candidateLibraryPaths()) throws {
+    /// Opens the library and selects GPU `localRank` modulo the visible GPUs: one rank per GPU,
+    /// or several ranks sharing the GPUs when there are more ranks than GPUs.
+    public init(localRank: Int = 0, precision: Precision = .fp32,
+                libraryPaths: [String] = CUDABackend.candidateLibraryPaths()) throws {
         var attempts: [(path: String, reason: String)] = []
         var loaded: (dpc_functions, String)?
         // The table's fields are non-null function pointers, so it is filled through raw memory.
@@ -70,10 +78,18 @@ public final class CUDABackend: Backend {
             throw CUDABackendError.abiMismatch(path: path, library: version, expected: DPCUDA_ABI_VERSION)
         }
         var deviceName = [CChar](repeating: 0, count: 256)
-        guard api.dpc_init(Int32(device), &deviceName, deviceName.count) == 0 else {
-            throw CUDABackendError.deviceUnavailable(device: device, reason: Self.lastError(api))
+        var device: Int32 = 0
+        guard api.dpc_init(Int32(localRank), &device, &deviceName, deviceName.count) == 0 else {
+            throw CUDABackendError.deviceUnavailable(localRank: localRank, reason: Self.lastError(api))
         }
         self.api = api
+        self.precision = precision
+        precisionCode = switch precision {
+        case .fp32: Int32(DPC_PRECISION_FP32)
+        case .tf32: Int32(DPC_PRECISION_TF32)
+        case .bf16: Int32(DPC_PRECISION_BF16)
+        }
+        self.device = Int(device)
         self.libraryPath = path
         self.deviceName = String(cString: deviceName)
     }
