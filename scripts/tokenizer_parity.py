@@ -19,8 +19,9 @@ The tokenizers:
   llama-prepend Llama-2 style byte-fallback BPE over the whole text: Prepend + Replace normalizers,
                 no pre-tokenizer, TemplateProcessing "<s> $A"
   llama-first   the same model behind Metaspace(prepend_scheme="first", split=False)
-Texts: GLUE sentences and pairs from ../shared/data/glue (skipped with a message when absent) plus
-the hard cases below. Training text: GLUE train files, else the repository's Markdown files.
+Texts: GLUE sentences and pairs from ../shared/data/glue, or where that is absent (a user's
+machine) the VADER sentences that scripts/setup.sh fetches, plus the hard cases below. Training
+text: GLUE's train files, else all the VADER sentences.
 """
 import argparse
 import json
@@ -89,13 +90,13 @@ def glue_texts(glue):
     return singles, pairs, training
 
 
-def repo_training_text():
-    lines = []
-    for path in sorted(REPO.rglob("*.md")):
-        if "artifacts" in path.parts or any(p.startswith(".") for p in path.relative_to(REPO).parts):
-            continue
-        lines += [l for l in path.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
-    return lines + HARD_CASES
+def vader_texts(path):
+    """(singles, pairs, training) from the VADER movie-review sentences that scripts/setup.sh
+    fetches from PyPI, for machines without ../shared; None when that file is missing too."""
+    if not path.is_file():
+        return None
+    texts = [row[0] for row in read_tsv(path, ["text"])]
+    return texts[:4000], list(zip(texts[4000:5000], texts[5000:6000])), texts + HARD_CASES
 
 
 def train_roberta_bpe(training):
@@ -306,16 +307,19 @@ def main():
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "tokenizer-parity")
     parser.add_argument("--model-dir", type=Path, default=REPO / "artifacts" / "models" / "all-MiniLM-L6-v2")
     parser.add_argument("--glue", type=Path, default=REPO.parent / "shared" / "data" / "glue")
+    parser.add_argument("--vader", type=Path, default=REPO / "artifacts" / "data" / "vader-movies.tsv",
+                        help="the real sentences used when --glue is missing")
     args = parser.parse_args()
 
-    glue = glue_texts(args.glue)
-    if glue is None:
-        print(f"[parity] {args.glue} not found: skipping the GLUE texts; the hard cases still run")
-        singles, pairs, training = [], [], repo_training_text()
-    else:
-        singles, pairs, training = glue
+    texts = glue_texts(args.glue)
+    if texts is None:
+        texts = vader_texts(args.vader)
+        if texts is None:
+            sys.exit(f"tokenizer_parity: neither {args.glue} nor {args.vader} exists (run scripts/setup.sh --no-build)")
+        print(f"[parity] {args.glue} not found: the VADER sentences of {args.vader} stand in for GLUE")
+    singles, pairs, training = texts
     items = cases(singles, pairs)
-    print(f"[parity] {len(singles)} GLUE sentences, {len(pairs)} GLUE pairs, {len(HARD_CASES)} hard cases")
+    print(f"[parity] {len(singles)} sentences, {len(pairs)} pairs, {len(HARD_CASES)} hard cases")
 
     args.out.mkdir(parents=True, exist_ok=True)
     minilm = args.model_dir / "tokenizer.json"

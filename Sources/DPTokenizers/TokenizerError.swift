@@ -30,11 +30,9 @@ struct JSONNode {
 
     static func parse(_ data: Data, file: String) throws -> JSONNode {
         do {
-            let value = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return JSONNode(value: value, path: "", file: file)
-        } catch {
-            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            throw TokenizerError(file: file, path: "", message: "invalid JSON: \(reason)")
+            return JSONNode(value: try JSONReader.parse(data), path: "", file: file)
+        } catch let failure as JSONSyntaxError {
+            throw TokenizerError(file: file, path: "", message: "invalid JSON: \(failure.reason) at byte \(failure.offset + 1)")
         }
     }
 
@@ -69,18 +67,16 @@ struct JSONNode {
     }
 
     func int() throws -> Int {
-        guard let n = value as? NSNumber, n.doubleValue == n.doubleValue.rounded() else {
-            throw error("expected an integer")
-        }
-        return n.intValue
+        guard let n = value as? JSONNumber else { throw error("expected an integer") }
+        if let exact = Int(n.text) { return exact }
+        guard n.value == n.value.rounded(), n.value.magnitude <= 0x1p53 else { throw error("expected an integer") }
+        return Int(n.value)
     }
 
+    /// The value `tokenizers` reads (see JSONReader.swift), not always the nearest double.
     func double() throws -> Double {
-        guard let n = value as? NSNumber else { throw error("expected a number") }
-        // Linux Foundation hands 17-digit numbers over as NSDecimalNumber, whose doubleValue is
-        // off in the last bits; Unigram ties then break the other way than in `tokenizers`.
-        if n is NSDecimalNumber, let exact = Double(n.stringValue) { return exact }
-        return n.doubleValue
+        guard let n = value as? JSONNumber else { throw error("expected a number") }
+        return n.value
     }
 
     func array() throws -> [JSONNode] {

@@ -138,16 +138,34 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(try model(-3).encode("axyb").ids, [1, 0, 2])
     }
 
-    func testUnigramScoresAreReadToTheLastBit() throws {
-        // Scores from a Unigram that `tokenizers` trained: "$1000" is $|1|0|00 or $|1|00|0, equal
-        // but for rounding, so the winner depends on every bit of the 16-digit scores.
-        let dollar = -6.959035072790044, one = -7.033049716101564
-        let zero = -6.789477950636857, zeroZero = -8.325304893115172
-        let vocab = #"[["<unk>", 0], ["$", \#(dollar)], ["1", \#(one)], ["0", \#(zero)], ["00", \#(zeroZero)]]"#
-        let tok = try tokenizer(#"{"model": {"type": "Unigram", "unk_id": 0, "vocab": "# + vocab + "}}")
+    func testUnigramScoresAreReadAsTokenizersReadsThem() throws {
+        // `tokenizers` reads tokenizer.json with serde_json, which turns a decimal's digits into
+        // one integer, rounds that to a double and divides by a power of ten: two roundings,
+        // where a correct reading rounds once. Scores from a Unigram that `tokenizers` trained:
+        // "$1000" is $|1|0|00 or $|1|00|0, equal but for the last bit, and the two readings of
+        // these scores pick different winners.
+        func serde(_ text: String) -> Double {
+            let parts = text.dropFirst().split(separator: ".")
+            return -(Double(UInt64(parts.joined())!) / Double("1e\(parts[1].count)")!)
+        }
+        let texts = ["-9.789024216021307", "-13.228576726334701", "-9.847851570488107", "-9.977307132573735"]
         // Viterbi reaches the end from "00" (start 3) before "0" (start 4) and keeps the first of equals.
-        let endsWithZeroZero = dollar + one + zero + zeroZero >= dollar + one + zeroZero + zero
-        XCTAssertEqual(tok.encode("$1000").ids, endsWithZeroZero ? [1, 2, 3, 4] : [1, 2, 4, 3])
+        func endsWithZeroZero(_ s: [Double]) -> Bool { s[0] + s[1] + s[2] + s[3] >= s[0] + s[1] + s[3] + s[2] }
+        let read = texts.map(serde)
+        XCTAssertNotEqual(endsWithZeroZero(read), endsWithZeroZero(texts.map { Double($0)! }),
+                          "the example no longer tells the two readings apart")
+        let vocab = #"[["<unk>", 0], ["$", "# + texts[0] + #"], ["1", "# + texts[1] + #"], ["0", "# + texts[2]
+            + #"], ["00", "# + texts[3] + "]]"
+        let tok = try tokenizer(#"{"model": {"type": "Unigram", "unk_id": 0, "vocab": "# + vocab + "}}")
+        XCTAssertEqual(tok.encode("$1000").ids, endsWithZeroZero(read) ? [1, 2, 3, 4] : [1, 2, 4, 3])
+    }
+
+    func testByteOrderMarkPiecesSurvive() throws {
+        // A piece that is only U+FEFF, written raw as `tokenizers` writes it.
+        let json = Data(#"{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0], ["a", -1], [""#.utf8)
+            + Data([0xEF, 0xBB, 0xBF]) + Data(#"", -1]]}}"#.utf8)
+        let tok = try Tokenizer(jsonData: json)
+        XCTAssertEqual(tok.encode("a\u{FEFF}a").ids, [1, 2, 1])
     }
 
     func testMetaspaceAndAddedTokenStripping() throws {
