@@ -147,6 +147,9 @@ bad_input() {
     check_bad "invalid UTF-8 input" "latin1.txt:2" "$bin" tokenize --tokenizer "$model_dir" --input "$work/latin1.txt"
     check_bad "missing text column" "'text'.*'sentence', 'label'" \
         "$bin" tokenize --tokenizer "$model_dir" --input "$work/table.tsv"
+    check_bad "--backend cuda without the library" "libdpcuda.so not found; build it with scripts/build-cuda.sh" \
+        env DPTRAIN_CUDA_LIBRARY="$work/none/libdpcuda.so" "$bin" train --backend cuda --model "$model_dir" \
+        --train "$work/table.tsv" --text-column sentence --max-steps 1
     # Training data: each fault names the file, the line and the column before any training.
     train_bad() { "$bin" train --ranks 1 --model "$model_dir" --output "$work/run" "$@"; }
     printf 'text,label\n"fine",1\n"unterminated,2\n' > "$work/quote.csv"

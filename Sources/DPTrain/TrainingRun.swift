@@ -112,6 +112,9 @@ public func tokenizerFiles(in folder: URL) -> [URL] {
 public func runTraining(_ configuration: TrainingConfiguration, communicator: Communicator,
                         say: (String) -> Void) throws -> TrainingSummary {
     let root = communicator.isRoot
+    // First, so that a missing GPU or CUDA library stops the run before any data is read.
+    let backend = try configuration.backend.make(threads: configuration.threads, localRank: communicator.localRank,
+                                                 precision: configuration.precision)
     let store = configuration.output.map(CheckpointStore.init(folder:))
     if root, let output = configuration.output {
         do {
@@ -174,8 +177,6 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     // Model: the newest checkpoint when resuming, else --model with a fresh head where it lacks one.
     let head = HeadSpec(pooling: configuration.pooling ?? HeadSpec(config: modelConfig).pooling, task: task,
                         numLabels: train.numLabels)
-    let backend = try configuration.backend.make(threads: configuration.threads, localRank: communicator.localRank,
-                                                 precision: configuration.precision)
     let (model, report) = try EncoderModel.load(from: resumeFrom ?? configuration.model, head: head, backend: backend,
                                                 seed: configuration.seed)
     let recipe = ResolvedRecipe(configuration: configuration, model: modelConfig)
