@@ -29,7 +29,7 @@ let libraries: [Target] = [
     // Users' files: CSV/TSV/JSONL tables and YAML/JSON config files.
     .target(name: "DPData", dependencies: [.product(name: "Yams", package: "Yams")]),
     // tokenizer.json pipelines, identical to the Hugging Face `tokenizers` library.
-    .target(name: "DPTokenizers"),
+    .target(name: "DPTokenizers", dependencies: ["DPData"]),
     // Ranks and collectives: MPI through the shim, or a single process.
     .target(name: "DPDistributed", dependencies: ["CMPIShim"]),
 ]

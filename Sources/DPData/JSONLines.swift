@@ -44,11 +44,6 @@ func parseJSONLines(_ bytes: UnsafeBufferPointer<UInt8>, path: String) throws ->
     return ParsedTable(columns: columns, cells: cells, lines: lines)
 }
 
-struct JSONSyntaxError: Error {
-    let reason: String
-    let offset: Int
-}
-
 private struct JSONObjectParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var position = 0
@@ -149,75 +144,7 @@ private struct JSONObjectParser {
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
     }
 
-    private mutating func string() throws -> String {
-        let opening = position
-        position += 1
-        var value: [UInt8] = []
-        var segment = position
-        while true {
-            guard let byte = current else {
-                position = opening
-                throw fail("a string is never closed")
-            }
-            if byte == UInt8(ascii: "\"") {
-                value.append(contentsOf: bytes[segment..<position])
-                position += 1
-                return String(decoding: value, as: UTF8.self)
-            }
-            if byte < 0x20 { throw fail("a control character inside a string must be escaped") }
-            if byte == UInt8(ascii: "\\") {
-                value.append(contentsOf: bytes[segment..<position])
-                position += 1
-                try escape(into: &value)
-                segment = position
-                continue
-            }
-            position += 1
-        }
-    }
-
-    private mutating func escape(into value: inout [UInt8]) throws {
-        guard let byte = current else { throw fail("the line ends inside an escape") }
-        position += 1
-        switch byte {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): value.append(byte)
-        case UInt8(ascii: "b"): value.append(0x08)
-        case UInt8(ascii: "f"): value.append(0x0C)
-        case UInt8(ascii: "n"): value.append(0x0A)
-        case UInt8(ascii: "r"): value.append(0x0D)
-        case UInt8(ascii: "t"): value.append(0x09)
-        case UInt8(ascii: "u"):
-            var scalar = try hex4()
-            if (0xD800..<0xDC00).contains(scalar) {
-                // A high surrogate must be followed by an escaped low one.
-                guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
-                    throw fail("a lone surrogate \\u escape")
-                }
-                position += 2
-                let low = try hex4()
-                guard (0xDC00..<0xE000).contains(low) else { throw fail("a lone surrogate \\u escape") }
-                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-            }
-            guard let unicode = Unicode.Scalar(scalar) else { throw fail("a lone surrogate \\u escape") }
-            value.append(contentsOf: String(Character(unicode)).utf8)
-        default:
-            position -= 1
-            throw fail("an invalid escape")
-        }
-    }
-
-    private mutating func hex4() throws -> UInt32 {
-        guard position + 4 <= bytes.count else { throw fail("a \\u escape needs four hex digits") }
-        var result: UInt32 = 0
-        for _ in 0..<4 {
-            guard let digit = Character(Unicode.Scalar(bytes[position])).hexDigitValue else {
-                throw fail("a \\u escape needs four hex digits")
-            }
-            result = result * 16 + UInt32(digit)
-            position += 1
-        }
-        return result
-    }
+    private mutating func string() throws -> String { try decodeJSONString(bytes, at: &position) }
 
     /// Moves past a nested object or array, checking its syntax.
     private mutating func skipValue() throws {

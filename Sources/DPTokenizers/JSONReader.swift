@@ -9,6 +9,7 @@
 //     ids differ unless the scores are read the same way (JSONNumber.value).
 // Values come out as String, Bool, JSONNumber, [Any], [String: Any] and NSNull, for JSONNode.
 
+import DPData
 import Foundation
 
 /// A number as written, and its value as serde_json computes it.
@@ -17,25 +18,22 @@ struct JSONNumber {
     let value: Double
 }
 
-struct JSONSyntaxError: Error {
-    let reason: String
-    let offset: Int
-}
-
 struct JSONReader {
-    private let bytes: [UInt8]
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
 
     static func parse(_ data: Data) throws -> Any {
-        var reader = JSONReader(bytes: Array(data))
-        reader.skipWhitespace()
-        let value = try reader.value()
-        reader.skipWhitespace()
-        guard reader.position == reader.bytes.count else { throw reader.fail("unexpected text after the document") }
-        return value
+        try Array(data).withUnsafeBufferPointer { bytes in
+            var reader = JSONReader(bytes: bytes)
+            reader.skipWhitespace()
+            let value = try reader.value()
+            reader.skipWhitespace()
+            guard reader.position == bytes.count else { throw reader.fail("unexpected text after the document") }
+            return value
+        }
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private func fail(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(reason: reason, offset: position) }
 
@@ -100,75 +98,14 @@ struct JSONReader {
 
     private mutating func literal(_ word: StaticString) throws {
         let expected = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
-        guard bytes.count - position >= expected.count, bytes[position..<position + expected.count].elementsEqual(expected) else {
+        guard bytes.count - position >= expected.count,
+              bytes[position..<position + expected.count].elementsEqual(expected) else {
             throw fail("expected \(word)")
         }
         position += expected.count
     }
 
-    private mutating func string() throws -> String {
-        position += 1
-        var utf8: [UInt8] = []
-        while true {
-            guard let byte = current else { throw fail("the document ends inside a string") }
-            position += 1
-            switch byte {
-            case UInt8(ascii: "\""):
-                guard let text = String(validating: utf8, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
-                return text
-            case UInt8(ascii: "\\"): try escape(into: &utf8)
-            case 0..<0x20: throw fail("a control character inside a string")
-            default: utf8.append(byte)
-            }
-        }
-    }
-
-    private mutating func escape(into utf8: inout [UInt8]) throws {
-        guard let byte = current else { throw fail("the document ends inside an escape") }
-        position += 1
-        switch byte {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(byte)
-        case UInt8(ascii: "b"): utf8.append(0x08)
-        case UInt8(ascii: "f"): utf8.append(0x0C)
-        case UInt8(ascii: "n"): utf8.append(0x0A)
-        case UInt8(ascii: "r"): utf8.append(0x0D)
-        case UInt8(ascii: "t"): utf8.append(0x09)
-        case UInt8(ascii: "u"):
-            var code = try hex4()
-            if (0xD800..<0xDC00).contains(code) {
-                // A high surrogate must be followed by an escaped low one.
-                guard current == UInt8(ascii: "\\") else { throw fail("a lone surrogate in \\u escapes") }
-                position += 1
-                guard current == UInt8(ascii: "u") else { throw fail("a lone surrogate in \\u escapes") }
-                position += 1
-                let low = try hex4()
-                guard (0xDC00..<0xE000).contains(low) else { throw fail("a lone surrogate in \\u escapes") }
-                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-            }
-            guard let scalar = Unicode.Scalar(code) else { throw fail("a lone surrogate in \\u escapes") }
-            utf8.append(contentsOf: Array(String(Character(scalar)).utf8))
-        default: throw fail("an unknown escape")
-        }
-    }
-
-    private mutating func hex4() throws -> UInt32 {
-        var code: UInt32 = 0
-        for _ in 0..<4 {
-            guard let byte = current, let digit = Self.hexValue(byte) else { throw fail("expected four hex digits after \\u") }
-            code = code << 4 | digit
-            position += 1
-        }
-        return code
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(byte - UInt8(ascii: "A") + 10)
-        default: return nil
-        }
-    }
+    private mutating func string() throws -> String { try decodeJSONString(bytes, at: &position) }
 
     // MARK: Numbers, as serde_json 1.x parses them into f64 without float_roundtrip
 

@@ -2,6 +2,7 @@
 // reads, so that a bad tokenizer.json fails with one line such as
 // `tokenizer.json: pre_tokenizer.pretokenizers[1]: unknown type "Foo"`.
 
+import DPData
 import Foundation
 
 public struct TokenizerError: Error, CustomStringConvertible, Equatable {
