@@ -310,8 +310,10 @@ public final class DataParallelTrainer {
 
     private func startBanner() -> String {
         let table = model.table
-        return "training: \(train.count) examples, \(schedule.stepsPerEpoch) steps per epoch, steps \(state.step + 1)-"
-            + "\(settings.totalSteps) on \(communicator.worldSize) rank(s), global batch \(settings.globalBatchSize); "
+        let steps = state.step < settings.totalSteps ? "steps \(state.step + 1)-\(settings.totalSteps)"
+            : "all \(settings.totalSteps) steps already done, nothing left to train"
+        return "training: \(train.count) examples, \(schedule.stepsPerEpoch) steps per epoch, "
+            + "\(communicator.worldSize) rank(s), global batch \(settings.globalBatchSize); \(steps); "
             + "weight decay on \(table.decayingCount) parameters, none on \(table.totalCount - table.decayingCount)"
     }
 
