@@ -28,6 +28,7 @@ Example:
     python3 scripts/bench/pytorch_step.py --model bert-base --batch-size 16 --seq-len 128 --threads 1 --steps 3
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -59,6 +60,34 @@ def flops_per_step(non_embedding_params, layers, hidden, batch, seq):
     return 6 * non_embedding_params * batch * seq + 12 * layers * batch * seq * seq * hidden
 
 
+def make_training_step(torch, encoder, mask, autocast=None):
+    """dp-train bench's step in PyTorch: mean pooling over `mask`, a fresh 1-output MSE head,
+    clipping at 1 and AdamW (lr 2e-5, eps 1e-6, decay 0.01). Returns the step (input_ids,
+    target -> loss tensor) and the non-embedding parameter count for flops_per_step. `autocast`,
+    when given, makes the context that the forward and the loss run in."""
+    head = torch.nn.Linear(encoder.config.hidden_size, 1).to(mask.device)
+    encoder.train()
+    head.train()
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=2e-5, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01)
+    non_embedding = sum(p.numel() for n, p in encoder.named_parameters() if not n.startswith("embeddings."))
+    non_embedding += sum(p.numel() for p in head.parameters())
+
+    def step(input_ids, target):
+        with autocast() if autocast else contextlib.nullcontext():
+            hidden_states = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden_states.dtype)                 # (B, T, 1)
+            pooled = (hidden_states * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, C)
+            loss = torch.nn.functional.mse_loss(head(pooled).squeeze(-1), target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    return step, non_embedding
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="model folder, bert-base or roberta-base")
@@ -81,15 +110,6 @@ def main():
     if args.seq_len > config.max_position_embeddings - (2 if config.model_type == "roberta" else 0):
         sys.exit(f"pytorch_step.py: --seq-len {args.seq_len} exceeds the model's positions")
     hidden, layers = config.hidden_size, config.num_hidden_layers
-    head = torch.nn.Linear(hidden, 1)
-    encoder.train()
-    head.train()
-    params = list(encoder.parameters()) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=2e-5, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01)
-
-    non_embedding = sum(p.numel() for n, p in encoder.named_parameters()
-                        if not n.startswith("embeddings."))
-    non_embedding += sum(p.numel() for p in head.parameters())
 
     B, T = args.batch_size, args.seq_len
     low = 5  # never the pad id (BERT 0, RoBERTa 1), so nothing is padding
@@ -97,21 +117,12 @@ def main():
                for _ in range(args.steps + 1)]
     mask = torch.ones(B, T, dtype=torch.long)
 
-    def step(input_ids, target):
-        hidden_states = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden_states.dtype)                 # (B, T, 1)
-        pooled = (hidden_states * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, C)
-        loss = torch.nn.functional.mse_loss(head(pooled).squeeze(-1), target)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.item()
+    step, non_embedding = make_training_step(torch, encoder, mask)
 
     times, losses = [], []
     for i, (input_ids, target) in enumerate(batches):
         t0 = time.perf_counter()
-        loss = step(input_ids, target)
+        loss = step(input_ids, target).item()
         dt = time.perf_counter() - t0
         if i > 0:  # step 0 is the warm-up
             times.append(dt)

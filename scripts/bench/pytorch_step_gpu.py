@@ -26,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_step import build_model, flops_per_step  # noqa: E402
+from pytorch_step import build_model, flops_per_step, make_training_step  # noqa: E402
 
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -83,13 +83,6 @@ def main():
     encoder = build_model(args.model).cuda()
     config = encoder.config
     hidden, layers = config.hidden_size, config.num_hidden_layers
-    head = torch.nn.Linear(hidden, 1).cuda()
-    encoder.train()
-    head.train()
-    params = list(encoder.parameters()) + list(head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=2e-5, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.01)
-    non_embedding = sum(p.numel() for n, p in encoder.named_parameters() if not n.startswith("embeddings."))
-    non_embedding += sum(p.numel() for p in head.parameters())
 
     B, T = args.batch_size, args.seq_len
     low = 5  # never the pad id, so nothing is padding
@@ -98,17 +91,10 @@ def main():
                for _ in range(args.steps + warmup)]
     mask = torch.ones(B, T, dtype=torch.long, device="cuda")
 
-    def step(input_ids, target):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            hidden_states = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden_states.dtype)                 # (B, T, 1)
-            pooled = (hidden_states * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, C)
-            loss = torch.nn.functional.mse_loss(head(pooled).squeeze(-1), target)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss
+    autocast = None
+    if args.precision == "bf16":
+        autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16)  # noqa: E731
+    step, non_embedding = make_training_step(torch, encoder, mask, autocast)
 
     times = []
     for i, (input_ids, target) in enumerate(batches):
