@@ -166,8 +166,7 @@ public final class DataParallelTrainer {
         var finalMetrics: [String: Double]?
         let startStep = state.step
         let started = Date()
-        var window = (loss: 0.0, steps: 0, examples: 0, tokens: 0, computeSeconds: 0.0, allreduceSeconds: 0.0,
-                      exposedSeconds: 0.0, since: Date())
+        var window = LogWindow()
         log?.say(startBanner())
         try checkParametersIfAsked()
         var order = schedule.order(epoch: schedule.epoch(ofStep: state.step))
@@ -193,26 +192,13 @@ public final class DataParallelTrainer {
                     throw TrainingError.tooManyBadSteps(step: state.step, count: state.badStepsInARow)
                 }
             }
-            window.loss += Double(outcome.loss)
-            window.steps += 1
-            window.examples += batch.count
-            window.tokens += batch.reduce(0) { $0 + train.examples[$1].inputIds.count }
-            window.computeSeconds += outcome.computeSeconds
-            window.allreduceSeconds += outcome.allreduceSeconds
-            window.exposedSeconds += outcome.exposedSeconds
+            window.add(outcome, examples: batch.count,
+                       tokens: batch.reduce(0) { $0 + train.examples[$1].inputIds.count })
             let last = state.step == settings.totalSteps
             if state.step % settings.logEvery == 0 || last || outcome.stopSignal != nil {
-                let seconds = Date().timeIntervalSince(window.since)
-                try logTraining(loss: window.loss / Double(window.steps), gradientNorm: outcome.gradientNorm,
-                                layerGradientNorms: outcome.layerGradientNorms,
-                                learningRate: outcome.learningRate, examplesPerSecond: Double(window.examples) / seconds,
-                                tokensPerSecond: Double(window.tokens) / seconds,
-                                computeSeconds: window.computeSeconds / Double(window.steps),
-                                allreduceSeconds: window.allreduceSeconds / Double(window.steps),
-                                exposedSeconds: window.exposedSeconds / Double(window.steps),
-                                eta: Date().timeIntervalSince(started) / Double(state.step - startStep)
-                                    * Double(settings.totalSteps - state.step))
-                window = (0, 0, 0, 0, 0, 0, 0, Date())
+                try logTraining(window, last: outcome, eta: Date().timeIntervalSince(started)
+                    / Double(state.step - startStep) * Double(settings.totalSteps - state.step))
+                window = LogWindow()
             }
             if validation != nil, last || settings.evalEvery.map({ state.step % $0 == 0 }) == true {
                 finalMetrics = try evaluateAndRecord()
@@ -229,6 +215,25 @@ public final class DataParallelTrainer {
             }
         }
         return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil)
+    }
+
+    /// The steps since the last log line, which that line averages.
+    private struct LogWindow {
+        var lossSum = 0.0, steps = 0, examples = 0, tokens = 0
+        var computeSeconds = 0.0, allreduceSeconds = 0.0, exposedSeconds = 0.0
+        let since = Date()
+
+        mutating func add(_ outcome: StepOutcome, examples: Int, tokens: Int) {
+            lossSum += Double(outcome.loss)
+            steps += 1
+            self.examples += examples
+            self.tokens += tokens
+            computeSeconds += outcome.computeSeconds
+            allreduceSeconds += outcome.allreduceSeconds
+            exposedSeconds += outcome.exposedSeconds
+        }
+
+        func perStep(_ total: Double) -> Double { total / Double(steps) }
     }
 
     struct StepOutcome {
@@ -317,21 +322,24 @@ public final class DataParallelTrainer {
             + "weight decay on \(table.decayingCount) parameters, none on \(table.totalCount - table.decayingCount)"
     }
 
-    private func logTraining(loss: Double, gradientNorm: Float, layerGradientNorms: [String: Double]?,
-                             learningRate: Float, examplesPerSecond: Double, tokensPerSecond: Double,
-                             computeSeconds: Double, allreduceSeconds: Double, exposedSeconds: Double,
-                             eta: Double) throws {
+    /// The log line and metrics.jsonl record of `window`; the gradient norm, the layer norms and the
+    /// learning rate are those of its `last` step.
+    private func logTraining(_ window: LogWindow, last: StepOutcome, eta: Double) throws {
         guard let log else { return }
         let epoch = Double(state.step) / Double(schedule.stepsPerEpoch)
+        let seconds = Date().timeIntervalSince(window.since)
+        let loss = window.perStep(window.lossSum)
+        let examplesPerSecond = Double(window.examples) / seconds, tokensPerSecond = Double(window.tokens) / seconds
         log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  ETA %@",
-                       state.step, settings.totalSteps, epoch, loss, learningRate, gradientNorm,
+                       state.step, settings.totalSteps, epoch, loss, last.learningRate, last.gradientNorm,
                        examplesPerSecond, tokensPerSecond, formatDuration(eta)))
         var record: [String: Any] = ["type": "train", "step": state.step, "epoch": epoch, "loss": loss,
-                                     "lr": Double(learningRate), "grad_norm": Double(gradientNorm),
+                                     "lr": Double(last.learningRate), "grad_norm": Double(last.gradientNorm),
                                      "examples_per_s": examplesPerSecond, "tokens_per_s": tokensPerSecond,
-                                     "compute_s": computeSeconds, "allreduce_s": allreduceSeconds,
-                                     "allreduce_exposed_s": exposedSeconds]
-        if let layerGradientNorms {
+                                     "compute_s": window.perStep(window.computeSeconds),
+                                     "allreduce_s": window.perStep(window.allreduceSeconds),
+                                     "allreduce_exposed_s": window.perStep(window.exposedSeconds)]
+        if let layerGradientNorms = last.layerGradientNorms {
             record["layer_grad_norms"] = layerGradientNorms.mapValues { $0.isFinite ? $0 as Any : NSNull() }
             let text = layerGradientNorms.sorted { $0.key < $1.key }.map { String(format: "%@ %.3g", $0.key, $0.value) }
             log.say("  layer gradient norms: " + text.joined(separator: "  "))
