@@ -17,7 +17,6 @@ Real MPI processes, a tiny BERT with MiniLM's tokenizer (scripts/make_tiny_model
      seconds instead of hanging, and no process is left behind.
 The closing line counts the checks, as "check_faults: N passed, N failed".
 """
-import argparse
 import os
 import shutil
 import signal
@@ -28,16 +27,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_trainer import REPO, Runner, compare, losses, make_tiny_model  # noqa: E402  (shared with the trainer checks)
+from check_trainer import (CheckFailed as Failed, Runner, agreement, check_arguments, losses,  # noqa: E402
+                           make_tiny_model)
 
 KILL_DEADLINE_S = 30
 STALL_TIMEOUT_S = 5
 # The first 64 rows of the data, in the work folder: enough for `dp-train evaluate` to load a checkpoint.
 EVALUATION_SAMPLE = "sample.tsv"
-
-
-class Failed(Exception):
-    pass
 
 
 def rank_pids(launcher: subprocess.Popen) -> dict:
@@ -109,7 +105,7 @@ def kill_one_rank(r: Runner, work: Path) -> str:
         raise Failed(f"no complete checkpoint after the kill: {newest}")
     expect_loadable(r, output / f"checkpoint-{newest[-1]}")
     r.run("--resume after the kill", r.mpirun(2) + r.train_args(output, *args, "--resume"))
-    compare("killed and resumed vs uninterrupted", output, reference, 0.0, steps=40)
+    agreement("killed and resumed vs uninterrupted", output, reference, 0.0, steps=40)
     return (f"rank 1 killed after step {killed_after}: mpirun exited "
             f"{process.returncode} in {took:.1f} s; checkpoint-{newest[-1]} loads; the resumed run is identical")
 
@@ -146,7 +142,7 @@ def kill_while_saving(r: Runner, work: Path, minilm: Path) -> str:
         big.run("--resume after a kill mid-checkpoint", big.train_args(output, *args, "--resume"))
         if list(output.glob(".checkpoint-*.partial")):
             raise Failed(f"the half-written {partial.name} was left behind after the resumed run")
-        compare("killed mid-checkpoint and resumed vs uninterrupted", output, reference, 0.0, steps=12)
+        agreement("killed mid-checkpoint and resumed vs uninterrupted", output, reference, 0.0, steps=12)
         return (f"killed while writing checkpoint-{step}: checkpoint-{step - 2} loads, the partial folder was "
                 "hidden and then cleaned, the resumed run is identical")
     raise Failed("three kills all landed after the checkpoint was complete")
@@ -210,11 +206,7 @@ def stalled_rank(r: Runner, work: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", required=True, type=Path)
-    parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--minilm", type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
-    args = parser.parse_args()
+    args = check_arguments(__doc__, "--minilm").parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dp-train-faults-"))
     passed, failed = 0, 0

@@ -19,7 +19,6 @@ self,tcp: the hosts share no memory, as real ones do not). Checks, on the tiny m
 The namespaces, bridge, veths and qdiscs are removed on every exit, and leftovers of a crashed
 run are removed first.
 """
-import argparse
 import json
 import os
 import shutil
@@ -33,16 +32,14 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_trainer import REPO, CheckFailed as Failure, agreement, check_arguments  # noqa: E402
+
 MULTIHOST = REPO / "scripts/tests/multihost.sh"
 SUBNET = "10.231.0.0/24"
 STEPS = 12
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
-
-
-class Failure(Exception):
-    pass
 
 
 def run(name: str, command: list, timeout: float = 120) -> str:
@@ -91,17 +88,7 @@ def records(output: Path) -> list:
 
 
 def identical(name: str, a: Path, b: Path) -> None:
-    la, lb = ({r["step"]: r["loss"] for r in records(o)} for o in (a, b))
-    if sorted(la) != list(range(1, STEPS + 1)) or la != lb:
-        raise Failure(f"{name}: per-step losses differ:\n  {la}\n  {lb}")
-    pa, pb = (load_file(str(o / f"checkpoint-{STEPS}" / "model.safetensors")) for o in (a, b))
-    if pa.keys() != pb.keys():
-        raise Failure(f"{name}: the checkpoints hold different tensors")
-    for key in pa:
-        if not np.array_equal(pa[key], pb[key]):
-            worst = float(np.max(np.abs(pa[key] - pb[key]))) / (float(np.max(np.abs(pb[key]))) or 1.0)
-            raise Failure(f"{name}: tensor {key} differs (worst relative error {worst:.3g}); expected identical bits")
-    print(f"  {name}: {STEPS} step losses and {len(pa)} tensors bitwise identical")
+    print(f"  {name}: {agreement(name, a, b, 0.0, steps=STEPS)}")
 
 
 def check_placement() -> None:
@@ -139,11 +126,7 @@ def check_rate_limit(train, work: Path, bytes_per_rank: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", required=True, type=Path)
-    parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--tokenizer-from", type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
-    args = parser.parse_args()
+    args = check_arguments(__doc__).parse_args()
     binary, data = args.bin.resolve(), args.data.resolve()
     # Every stop signal unwinds through the finally that removes the namespaces; SIGINT too, which
     # a shell without job control hands background jobs ignored.

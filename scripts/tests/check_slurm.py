@@ -20,7 +20,6 @@ options and their documented environment variables, with a tiny BERT (scripts/ma
      requeues the job.
 Each check prints one line; the first failure ends the run with a message naming it.
 """
-import argparse
 import json
 import os
 import re
@@ -33,50 +32,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_trainer import (REPO, TOLERANCE, CheckFailed as Failure, agreement as compare,  # noqa: E402
+                           check_arguments, losses)
+
 SLURM = REPO / "cluster/slurm"
-TOLERANCE = 1e-5  # relative, per step loss and per tensor (max |a-b| / max |b|)
 STEPS = 20
 LONG_STEPS = 1500  # about 10 s on 2 ranks: the signal must land mid-run however late metrics.jsonl is flushed
 JOB_TIMEOUT = 120  # seconds any one job may take, queueing included
 SHAPE = ["--nodes=1", "--ntasks-per-node=2", "--cpus-per-task=1"]  # 2 ranks on this 2-CPU machine
 
 
-class Failure(Exception):
-    pass
-
-
 def train_options(steps: int = STEPS, *extra: str) -> list:
     saves = ["--eval-every", "10", "--save-every", "10"] if steps == STEPS else ["--eval-every", "1000", "--save-every", "1000"]
     return ["--text-column", "text", "--label-column", "sentiment", "--validation-fraction", "0.05",
             "--max-steps", str(steps), "--log-every", "1", *saves, "--keep", "5", "--max-length", "48", *extra]
-
-
-def losses(output: Path) -> dict:
-    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if r["type"] == "train"}
-
-
-def compare(name: str, a: Path, b: Path, tolerance: float, steps: int = STEPS) -> str:
-    la, lb = losses(a), losses(b)
-    if sorted(la) != list(range(1, steps + 1)) or sorted(lb) != list(range(1, steps + 1)):
-        raise Failure(f"{name}: expected train records for steps 1-{steps}, got {sorted(la)} and {sorted(lb)}")
-    for step in la:
-        if not np.isfinite(la[step]) or abs(la[step] - lb[step]) > tolerance * abs(lb[step]):
-            raise Failure(f"{name}: step {step} loss {la[step]!r} vs {lb[step]!r}")
-    pa = load_file(str(a / f"checkpoint-{steps}" / "model.safetensors"))
-    pb = load_file(str(b / f"checkpoint-{steps}" / "model.safetensors"))
-    if pa.keys() != pb.keys():
-        raise Failure(f"{name}: checkpoints hold different tensors")
-    worst = 0.0
-    for key in pa:
-        error = float(np.max(np.abs(pa[key] - pb[key]))) / (float(np.max(np.abs(pb[key]))) or 1.0)
-        if not np.isfinite(error) or error > tolerance:
-            raise Failure(f"{name}: tensor {key} differs by {error:.3g} (relative), tolerance {tolerance}")
-        worst = max(worst, error)
-    return f"{steps} step losses and {len(pa)} tensors agree (worst tensor error {worst:.1e})"
 
 
 class Cluster:
@@ -228,11 +199,7 @@ def checks(args, work: Path, cluster: Cluster, report) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", required=True, type=Path)
-    parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--tokenizer-from", type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
-    args = parser.parse_args()
+    args = check_arguments(__doc__).parse_args()
     # A SIGTERM to this script must still stop the daemons in the finally below.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit("check_slurm: stopped by SIGTERM"))
 

@@ -28,7 +28,6 @@ Each check exits non-zero with a message naming what differed:
 """
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -86,24 +85,47 @@ def parameters(output: Path, step: int) -> dict:
     return load_file(str(output / f"checkpoint-{step}" / "model.safetensors"))
 
 
-def compare(name: str, a: Path, b: Path, tolerance: float, steps: int = 20) -> None:
+class CheckFailed(Exception):
+    """A check that did not hold. The scripts that run several checks catch it and go on."""
+
+
+def agreement(name: str, a: Path, b: Path, tolerance: float, steps: int = 20) -> str:
+    """Per-step losses and the final checkpoint's tensors of two runs, within `tolerance`
+    relative (0: identical bits); says how close they were, or raises CheckFailed."""
     la, lb = losses(a), losses(b)
     if sorted(la) != list(range(1, steps + 1)) or sorted(lb) != list(range(1, steps + 1)):
-        fail(f"{name}: expected train records for steps 1-{steps}, got {sorted(la)} and {sorted(lb)}")
+        raise CheckFailed(f"{name}: expected train records for steps 1-{steps}, got {sorted(la)} and {sorted(lb)}")
     for step in la:
         if not np.isfinite(la[step]) or abs(la[step] - lb[step]) > tolerance * abs(lb[step]):
-            fail(f"{name}: step {step} loss {la[step]!r} vs {lb[step]!r}")
+            raise CheckFailed(f"{name}: step {step} loss {la[step]!r} vs {lb[step]!r}")
     pa, pb = parameters(a, steps), parameters(b, steps)
     if pa.keys() != pb.keys():
-        fail(f"{name}: checkpoints hold different tensors")
+        raise CheckFailed(f"{name}: checkpoints hold different tensors")
     worst = 0.0
     for key in pa:
         scale = float(np.max(np.abs(pb[key]))) or 1.0
         error = float(np.max(np.abs(pa[key] - pb[key]))) / scale
         if not np.isfinite(error) or error > tolerance:
-            fail(f"{name}: tensor {key} differs by {error:.3g} (relative), tolerance {tolerance}")
+            raise CheckFailed(f"{name}: tensor {key} differs by {error:.3g} (relative), tolerance {tolerance}")
         worst = max(worst, error)
-    print(f"  {name}: {steps} step losses and {len(pa)} tensors agree (worst tensor error {worst:.2e})")
+    return f"{steps} step losses and {len(pa)} tensors agree (worst tensor error {worst:.2e})"
+
+
+def compare(name: str, a: Path, b: Path, tolerance: float, steps: int = 20) -> None:
+    """agreement(), printed; a failure ends this script."""
+    try:
+        print(f"  {name}: {agreement(name, a, b, tolerance, steps)}")
+    except CheckFailed as failure:
+        fail(str(failure))
+
+
+def check_arguments(doc: str, model_option: str = "--tokenizer-from") -> argparse.ArgumentParser:
+    """The options of every check script: the dp-train binary, the data, and the MiniLM folder."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument(model_option, type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
+    return parser
 
 
 def make_tiny_model(out: Path, tokenizer_from: Path) -> Path:
@@ -114,10 +136,7 @@ def make_tiny_model(out: Path, tokenizer_from: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", required=True, type=Path)
-    parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--tokenizer-from", type=Path, default=REPO / "artifacts/models/all-MiniLM-L6-v2")
+    parser = check_arguments(__doc__)
     parser.add_argument("--backend", default="cpu", choices=["cpu", "cuda"],
                         help="cuda: every run on the GPU (ranks share it), e.g. --backend cuda --sections 1,8")
     parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="which numbered checks to run")
