@@ -1,13 +1,15 @@
-// `--precision fp32|tf32|bf16`: what the linear layers' products compute in. The CPU backend
+// `--precision fp32|tf32|bf16`: what the encoder's products compute in. The CPU backend
 // defines each mode and the CUDA backend must match it:
 //   - the operands of every linear-layer product, forward and backward (input and weight; dOut
-//     and weight; dOut and input), are rounded to the format's mantissa, to nearest, ties to even;
+//     and weight; dOut and input), and of attention's products (Q and K; the dropped
+//     probabilities and V; dOut and V; the dropped probabilities and dOut; dScores with K and
+//     with Q) are rounded to the format's mantissa, to nearest, ties to even;
 //   - the products of those rounded values are exact in fp32 and are summed in fp32;
 //   - outputs, bias gradients, the gradient buffer, master weights, AdamW state and every other
-//     op (LayerNorm, softmax, GELU, attention's two products, the losses) stay fp32.
+//     op (LayerNorm, softmax and its backward, GELU, the losses) stay fp32.
 // Both backends then round identical inputs identically, so they differ only by the order of
 // the fp32 sums, as in fp32 mode. This is stricter than PyTorch's bf16 autocast, which also
-// keeps the products' outputs and attention in bf16.
+// keeps the products' outputs in bf16.
 
 public enum Precision: String, Sendable, CaseIterable {
     case fp32

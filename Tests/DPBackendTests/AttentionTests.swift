@@ -23,9 +23,10 @@ struct AttentionShape {
 }
 
 /// The Double reference. `keep` (B, NH, T, T) multiplies the probabilities before they weight
-/// the values: nil without dropout, else 0 or 1 / (1 - p) per entry.
-func attentionReference(qkv: [Double], mask: [Float], keep: [Double]?, _ s: AttentionShape)
-    -> (out: [Double], probabilities: [Double]) {
+/// the values: nil without dropout, else 0 or 1 / (1 - p) per entry. `round` is applied to
+/// those weights, as tf32 and bf16 modes round a product's operands.
+func attentionReference(qkv: [Double], mask: [Float], keep: [Double]?, _ s: AttentionShape,
+                        round: (Double) -> Double = { $0 }) -> (out: [Double], probabilities: [Double]) {
     var out = [Double](repeating: 0, count: s.outCount)
     var probabilities = [Double](repeating: 0, count: s.probabilityCount)
     let scale = 1 / Double(s.HS).squareRoot()
@@ -45,7 +46,7 @@ func attentionReference(qkv: [Double], mask: [Float], keep: [Double]?, _ s: Atte
                     let p = exps[n] / total
                     let index = s.probabilityIndex(b: b, h: h, i: i, j: j)
                     probabilities[index] = p
-                    let weight = p * (keep?[index] ?? 1)
+                    let weight = round(p * (keep?[index] ?? 1))
                     for d in 0..<s.HS {
                         out[(b * s.T + i) * s.C + h * s.HS + d] += weight * qkv[s.qkvIndex(b: b, t: j, part: 2, h: h, d: d)]
                     }
@@ -54,6 +55,62 @@ func attentionReference(qkv: [Double], mask: [Float], keep: [Double]?, _ s: Atte
         }
     }
     return (out, probabilities)
+}
+
+/// The backward pass written out term by term in Double, for the rounded modes, where central
+/// differences do not apply: every operand of a product passes through `round` (the weights,
+/// dOut, Q, K and V, dScores), the softmax backward does not. Also returns each rounded
+/// intermediate (the weights and dScores) with the magnitude of the terms it came from, so a
+/// test can avoid inputs where Float and Double could round one to different neighbours.
+func attentionBackwardReference(qkv: [Double], dOut: [Double], probabilities: [Double], keep: [Double]?,
+                                _ s: AttentionShape, round: (Double) -> Double)
+    -> (dQKV: [Double], rounded: [(value: Double, terms: Double)]) {
+    let scale = 1 / Double(s.HS).squareRoot()
+    let x = qkv.map(round), g = dOut.map(round)
+    var dQKV = [Double](repeating: 0, count: s.qkvCount)
+    var rounded: [(value: Double, terms: Double)] = []
+    func channel(_ t: Int, _ part: Int, _ h: Int, _ d: Int, b: Int) -> Int { s.qkvIndex(b: b, t: t, part: part, h: h, d: d) }
+    for b in 0..<s.B {
+        for h in 0..<s.NH {
+            let rows = 0..<s.T, head = 0..<s.HS
+            let p = rows.map { i in rows.map { j in probabilities[s.probabilityIndex(b: b, h: h, i: i, j: j)] } }
+            let k = rows.map { i in rows.map { j in keep?[s.probabilityIndex(b: b, h: h, i: i, j: j)] ?? 1 } }
+            let dy = rows.map { i in head.map { d in g[(b * s.T + i) * s.C + h * s.HS + d] } }
+            let weights = rows.map { i in rows.map { j in p[i][j] * k[i][j] } }
+            for i in rows { for j in rows { rounded.append((weights[i][j], abs(weights[i][j]))) } }
+            for j in rows {
+                for d in head {
+                    dQKV[channel(j, 2, h, d, b: b)] = rows.reduce(0) { $0 + round(weights[$1][j]) * dy[$1][d] }
+                }
+            }
+            var dScores = rows.map { _ in [Double](repeating: 0, count: s.T) }
+            for i in rows {
+                let dp = rows.map { j in head.reduce(0) { $0 + dy[i][$1] * x[channel(j, 2, h, $1, b: b)] } * k[i][j] }
+                let dot = rows.reduce(0) { $0 + dp[$1] * p[i][$1] }
+                for j in rows {
+                    dScores[i][j] = p[i][j] * (dp[j] - dot)
+                    let terms = head.reduce(0) { $0 + abs(dy[i][$1] * x[channel(j, 2, h, $1, b: b)]) }
+                    rounded.append((dScores[i][j], p[i][j] * (terms + abs(dot))))
+                }
+            }
+            for i in rows {
+                for d in head {
+                    dQKV[channel(i, 0, h, d, b: b)] = scale * rows.reduce(0) { $0 + round(dScores[i][$1]) * x[channel($1, 1, h, d, b: b)] }
+                    dQKV[channel(i, 1, h, d, b: b)] = scale * rows.reduce(0) { $0 + round(dScores[$1][i]) * x[channel($1, 0, h, d, b: b)] }
+                }
+            }
+        }
+    }
+    return (dQKV, rounded)
+}
+
+/// Whether `x` lies so close to a tie between its two neighbours with `bits` mantissa bits that
+/// an error of `margin` could round it either way.
+func nearRoundingTie(_ x: Double, bits: Int, margin: Double) -> Bool {
+    guard x != 0 else { return false }
+    let spacing = pow(2, log2(abs(x)).rounded(.down) - Double(bits))
+    let fraction = (abs(x) / spacing).truncatingRemainder(dividingBy: 1)
+    return abs(fraction - 0.5) * spacing <= margin
 }
 
 final class AttentionTests: XCTestCase {
@@ -215,6 +272,59 @@ final class AttentionTests: XCTestCase {
             let (longerOut, _) = forward(backend, qkv: longerQKV, mask: longerMask, dropout: dropout, longer)
             let firstRows = (0..<2).flatMap { b in longerOut[(b * 7 * s.C)..<((b * 7 + 5) * s.C)] }
             assertClose(firstRows, out.doubles, .reduction, "attention with dropout, padded from 5 to 7 tokens")
+        }
+    }
+
+    /// tf32 and bf16 modes: the four products multiply rounded operands. The reference rounds
+    /// the same operands; fp32 runs it unrounded, which checks the term-by-term backward itself
+    /// against the backend that the finite-difference tests above check. Inputs are drawn until
+    /// no rounded intermediate sits within Float's error of a tie, where the backend and the
+    /// Double reference could legitimately round to different neighbours.
+    func testRoundedModesMultiplyRoundedOperands() {
+        let s = shape
+        withDeviceScope(makeBackend()) { scope in
+            let indices = scope.indices([3, 8])
+            for probability: Float in [0, 0.3] {
+                let dropout = DropoutSite(probability: probability, seed: 5, step: 7, site: 11,
+                                          exampleIndices: indices.pointer)
+                let keep = probability > 0 ? extractKeep(makeBackend(), dropout: dropout, seed: 84) : nil
+                for precision in Precision.allCases {
+                    let bits = precision.mantissaBits
+                    let round = { (x: Double) in Double(roundedMantissa(Float(x), keeping: bits)) }
+                    let what = "\(precision), dropout \(probability)"
+                    guard let seed = (UInt64(100)..<300).first(where: { seed in
+                        let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed).doubles.map(round)
+                        let forward = attentionReference(qkv: qkv, mask: mask, keep: keep, s)
+                        let backward = attentionBackwardReference(
+                            qkv: qkv, dOut: randomFloats(s.outCount, seed: seed + 1).doubles,
+                            probabilities: forward.probabilities, keep: keep, s, round: round)
+                        return precision == .fp32
+                            || !backward.rounded.contains { nearRoundingTie($0.value, bits: bits, margin: 1e-6 * $0.terms) }
+                    }) else {
+                        XCTFail("\(what): every seed puts an intermediate at a rounding tie")
+                        continue
+                    }
+                    let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed), dOut = randomFloats(s.outCount, seed: seed + 1)
+                    let backend = CPUBackend(threads: 2, precision: precision)
+                    let (out, probabilities) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
+                    let dQKV = backward(backend, qkv: qkv, mask: mask, dOut: dOut, dropout: dropout, s)
+
+                    let expected = attentionReference(qkv: qkv.doubles.map(round), mask: mask, keep: keep, s, round: round)
+                    assertClose(probabilities, expected.probabilities, .reduction, "\(what): probabilities")
+                    assertClose(out, expected.out, .reduction, "\(what): out")
+                    let expectedDQKV = attentionBackwardReference(qkv: qkv.doubles, dOut: dOut.doubles,
+                                                                  probabilities: expected.probabilities,
+                                                                  keep: keep, s, round: round).dQKV
+                    assertClose(dQKV, expectedDQKV, .reduction, "\(what): dQKV")
+                    guard precision != .fp32 else { continue }
+                    let unrounded = attentionReference(qkv: qkv.doubles, mask: mask, keep: keep, s)
+                    XCTAssertNotNil(mismatch(out, unrounded.out, .reduction), "\(what): the forward did not round")
+                    let unroundedDQKV = attentionBackwardReference(qkv: qkv.doubles, dOut: dOut.doubles,
+                                                                   probabilities: unrounded.probabilities,
+                                                                   keep: keep, s, round: { $0 }).dQKV
+                    XCTAssertNotNil(mismatch(dQKV, unroundedDQKV, .reduction), "\(what): the backward did not round")
+                }
+            }
         }
     }
 }

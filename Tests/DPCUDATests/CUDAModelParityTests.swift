@@ -51,7 +51,9 @@ final class CUDAModelParityTests: XCTestCase {
 
     /// The same two steps in tf32 and bf16. A sum that differs in its last fp32 bit can round an
     /// operand of the next product to the neighbouring tf32 or bf16 value, so whole tensors are
-    /// held to one rounding step of the format (2^-mantissa bits) instead of 1e-6.
+    /// held to one rounding step of the format (2^-mantissa bits) instead of 1e-6. That bound
+    /// is looser than the effect of the rounding itself, so the step must also differ from the
+    /// CPU's fp32 step: a CUDA path that silently ran in fp32 fails there.
     func testReducedPrecisionTrainingStepsMatchCPU() throws {
         for precision in [Precision.tf32, .bf16] {
             let cuda = try makeCUDABackend(precision: precision)
@@ -63,6 +65,11 @@ final class CUDAModelParityTests: XCTestCase {
                     assertParity(got[name]!, expected, "\(precision.rawValue) \(golden.name) step \(name)",
                                  tolerance: tolerance)
                 }
+                let (fp32, _) = try step(golden, backend: CPUBackend(threads: 2))
+                let gradients = "0.gradients (clipped)"
+                let fromFP32 = CUDAParity.normalisedError(got[gradients]!, fp32[gradients]!)
+                XCTAssertGreaterThan(fromFP32, CUDAParity.roundedOpTolerance(precision),
+                                     "\(precision.rawValue) \(golden.name): the step's gradients are fp32's")
             }
         }
     }

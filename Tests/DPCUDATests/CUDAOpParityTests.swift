@@ -18,7 +18,8 @@ final class CUDAOpParityTests: XCTestCase {
         let reference = withDeviceScope(CPUBackend(threads: 2, precision: precision)) { scope in body(scope).map { ($0.0, $0.1.array) } }
         let got = withDeviceScope(cuda) { scope in body(scope).map { ($0.0, $0.1.array) } }
         for ((name, expected), (_, actual)) in zip(reference, got) {
-            assertParity(actual, expected, "\(op) \(name)", file: file, line: line)
+            assertParity(actual, expected, "\(op) \(name)", tolerance: CUDAParity.roundedOpTolerance(precision),
+                         file: file, line: line)
         }
     }
 
@@ -154,24 +155,28 @@ final class CUDAOpParityTests: XCTestCase {
 
     func testAttention() throws {
         let mask = paddedMask
-        for probability: Float in [0, 0.1] {
-            try compare("attention p=\(probability)") { scope in
-                let site = dropout(scope, probability: probability, site: 9)
-                let qkv = scope.floats(randomFloats(B * T * 3 * C, in: -2...2, seed: 1))
-                let attentionMask = scope.floats(mask)
-                let out = scope.floats(repeating: .nan, count: B * T * C)
-                let probabilities = scope.floats(repeating: .nan, count: B * NH * T * T)
-                scope.backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkv.pointer,
-                                               attentionMask: attentionMask.pointer, dropout: site,
-                                               B: B, T: T, C: C, NH: NH)
-                let dOut = scope.floats(randomFloats(B * T * C, seed: 2))
-                let dQKV = scope.floats(repeating: .nan, count: B * T * 3 * C)
-                let scratch = scope.floats(repeating: .nan, count: B * NH * T * T)
-                scope.backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOut.pointer,
-                                                qkv: qkv.pointer, probabilities: probabilities.pointer, dropout: site,
-                                                B: B, T: T, C: C, NH: NH)
-                return [("out", out), ("probabilities", probabilities), ("dQKV", dQKV)]
-            }
+        for precision in Precision.allCases {
+            for probability: Float in [0, 0.1] { try attention(mask: mask, probability: probability, precision: precision) }
+        }
+    }
+
+    private func attention(mask: [Float], probability: Float, precision: Precision) throws {
+        try compare("attention \(precision.rawValue) p=\(probability)", precision: precision) { scope in
+            let site = dropout(scope, probability: probability, site: 9)
+            let qkv = scope.floats(randomFloats(B * T * 3 * C, in: -2...2, seed: 1))
+            let attentionMask = scope.floats(mask)
+            let out = scope.floats(repeating: .nan, count: B * T * C)
+            let probabilities = scope.floats(repeating: .nan, count: B * NH * T * T)
+            scope.backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkv.pointer,
+                                           attentionMask: attentionMask.pointer, dropout: site,
+                                           B: B, T: T, C: C, NH: NH)
+            let dOut = scope.floats(randomFloats(B * T * C, seed: 2))
+            let dQKV = scope.floats(repeating: .nan, count: B * T * 3 * C)
+            let scratch = scope.floats(repeating: .nan, count: B * NH * T * T)
+            scope.backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOut.pointer,
+                                            qkv: qkv.pointer, probabilities: probabilities.pointer, dropout: site,
+                                            B: B, T: T, C: C, NH: NH)
+            return [("out", out), ("probabilities", probabilities), ("dQKV", dQKV)]
         }
     }
 

@@ -5,6 +5,7 @@
 // with the reason (set DPTRAIN_CUDA_LIBRARY to the library that scripts/build-cuda.sh built).
 
 import DPBackend
+import Foundation
 import XCTest
 
 enum CUDAParity {
@@ -41,6 +42,16 @@ enum CUDAParity {
     /// stayed under 7.2e-7. The floor (see normalisedError) keeps exactly-cancelling slices such
     /// as the key bias's gradient, which softmax makes zero, from being measured by their noise.
     static let sliceTolerance = 1e-5
+
+    /// One op in tf32 or bf16 on identical inputs. Both backends multiply the same rounded
+    /// operands, but two things may still differ: the tensor cores need not round their fp32
+    /// accumulation to nearest (Fasi et al. 2021 measured truncation on earlier GPUs), and in
+    /// attention a probability or dScore one fp32 bit apart can round to the neighbouring operand.
+    /// 2^-(bits + 4) allows for both and still fails an operand left unrounded, which moves the
+    /// result by about 2^-(bits + 1) / sqrt(3) of its norm.
+    static func roundedOpTolerance(_ precision: Precision) -> Double {
+        precision == .fp32 ? tolerance : pow(2, -Double(precision.mantissaBits + 4))
+    }
 }
 
 /// The CUDA backend, or a skip that says why there is none.

@@ -2,39 +2,56 @@
 // keys, dropout on the probabilities, then times V. Q, K and V are read in place from the fused
 // (B, T, 3C) projection through the leading dimension, as on the CPU; every (example, head)
 // product of a step is one batched sgemm, its matrices given by arrays of pointers that a small
-// kernel writes into scratch.
+// kernel writes into scratch. In tf32 and bf16 modes the products read rounded copies of their
+// operands (precision.cu) and run on the tensor cores; the softmax and its backward stay fp32.
 
 #include "dropout.cuh"
 
 namespace {
 constexpr int kRowsPerBlock = 8; // one warp per row of scores
 
-/// Where matrix (b, h) of one batched operand starts: base + b * example_stride + h * head_stride.
+/// Where matrix (b, h) of one batched operand starts, in elements of the operand's type:
+/// base + offset + b * example_stride + h * head_stride.
 struct Operand {
-    const float *base;
+    const void *base;
+    int64_t offset;
     int64_t example_stride;
     int64_t head_stride;
 };
 
-// pointers: (3, B * NH), for operands A, B and C of one batched product
-__global__ void fill_pointers_kernel(const float **pointers, Operand a, Operand b, Operand c, int NH, int pairs) {
+__device__ inline const void *matrix_start(Operand operand, int bytes, int example, int head) {
+    return (const char *)operand.base +
+           (operand.offset + example * operand.example_stride + head * operand.head_stride) * bytes;
+}
+
+// pointers: (3, B * NH), for operands A, B (of `bytes` per element) and fp32 C of one batched product
+__global__ void fill_pointers_kernel(const void **pointers, Operand a, Operand b, Operand c, int bytes, int NH,
+                                     int pairs) {
     int pair = blockIdx.x * blockDim.x + threadIdx.x;
     if (pair >= pairs) return;
     int example = pair / NH, head = pair % NH;
-    pointers[pair] = a.base + example * a.example_stride + head * a.head_stride;
-    pointers[pairs + pair] = b.base + example * b.example_stride + head * b.head_stride;
-    pointers[2 * pairs + pair] = c.base + example * c.example_stride + head * c.head_stride;
+    pointers[pair] = matrix_start(a, bytes, example, head);
+    pointers[pairs + pair] = matrix_start(b, bytes, example, head);
+    pointers[2 * pairs + pair] = matrix_start(c, sizeof(float), example, head);
 }
 
-/// Row-major op(A) op(B) for every (example, head) pair, as dpc::gemm takes its arguments.
-int batched_product(bool transA, bool transB, int M, int N, int K, float alpha, Operand a, int lda, Operand b,
-                    int ldb, float beta, Operand c, int ldc, int NH, int pairs) {
-    const float **pointers = (const float **)dpc::scratch(dpc::kPointers, 3 * (size_t)pairs * sizeof(float *));
+/// Row-major op(A) op(B) for every (example, head) pair, as dpc::gemm takes its arguments; A and
+/// B come from dpc::rounded_operand in `precision`, C is fp32.
+int batched_product(int precision, bool transA, bool transB, int M, int N, int K, float alpha, Operand a, int lda,
+                    Operand b, int ldb, float beta, Operand c, int ldc, int NH, int pairs) {
+    const void **pointers = (const void **)dpc::scratch(dpc::kPointers, 3 * (size_t)pairs * sizeof(void *));
     if (pointers == nullptr) return 1;
-    fill_pointers_kernel<<<dpc::blocks_for(pairs), dpc::kThreads>>>(pointers, a, b, c, NH, pairs);
+    fill_pointers_kernel<<<dpc::blocks_for(pairs), dpc::kThreads>>>(pointers, a, b, c, dpc::operand_bytes(precision),
+                                                                    NH, pairs);
     DPC_LAUNCHED(fill_pointers_kernel);
-    DPC_BLAS(dpc::gemm_batched(transA, transB, M, N, K, alpha, pointers, lda, pointers + pairs, ldb, beta,
-                               (float *const *)(pointers + 2 * pairs), ldc, pairs));
+    float *const *outputs = (float *const *)(pointers + 2 * pairs);
+    if (precision == DPC_PRECISION_FP32) {
+        DPC_BLAS(dpc::gemm_batched(transA, transB, M, N, K, alpha, (const float *const *)pointers, lda,
+                                   (const float *const *)(pointers + pairs), ldb, beta, outputs, ldc, pairs));
+    } else {
+        DPC_BLAS(dpc::tensor_core_gemm(precision, transA, transB, M, N, K, alpha, nullptr, lda, nullptr, ldb, beta,
+                                       nullptr, ldc, pointers, pointers + pairs, outputs, pairs));
+    }
     return 0;
 }
 
@@ -95,56 +112,71 @@ int apply_attention_dropout(float *out, const float *input, const dpc_dropout &d
     DPC_LAUNCHED(attention_dropout_kernel);
     return 0;
 }
+
+/// What weights the values: the probabilities, dropped into scratch when dropout is active, then
+/// rounded for the product. // probabilities: (B, NH, T, T)
+int attention_weights(const void **weights, const float *probabilities, const dpc_dropout &dropout, int precision,
+                      int B, int NH, int T) {
+    int64_t count = (int64_t)B * NH * T * T;
+    const float *kept = probabilities;
+    if (dropout.active) {
+        float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
+        if (dropped == nullptr) return 1;
+        if (apply_attention_dropout(dropped, probabilities, dropout, B, NH, T)) return 1;
+        kept = dropped;
+    }
+    return dpc::rounded_operand(weights, precision, dpc::kOperandC, kept, count);
+}
 } // namespace
 
 extern "C" int dpc_attention_forward(float *out, float *probabilities, const float *qkv, const float *attention_mask,
-                                     dpc_dropout dropout, int B, int T, int C, int NH) {
+                                     dpc_dropout dropout, int B, int T, int C, int NH, int precision) {
+    if (dpc::check_precision(precision) != 0) return 1;
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
-    Operand q{qkv, example, HS}, k{qkv + C, example, HS}, v{qkv + 2 * C, example, HS};
-    Operand p{probabilities, NH * square, square};
+    const void *projection = nullptr;
+    if (dpc::rounded_operand(&projection, precision, dpc::kOperandA, qkv, (int64_t)B * example) != 0) return 1;
+    Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
+    Operand p{probabilities, 0, NH * square, square};
     // S = scale Q K^T
-    if (batched_product(false, true, T, T, HS, scale, q, 3 * C, k, 3 * C, 0, p, T, NH, pairs)) return 1;
+    if (batched_product(precision, false, true, T, T, HS, scale, q, 3 * C, k, 3 * C, 0, p, T, NH, pairs)) return 1;
     masked_softmax_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
         probabilities, attention_mask, rows, NH, T);
     DPC_LAUNCHED(masked_softmax_kernel);
-    Operand weights = p;
-    if (dropout.active) {
-        float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)pairs * square * sizeof(float));
-        if (dropped == nullptr) return 1;
-        if (apply_attention_dropout(dropped, probabilities, dropout, B, NH, T)) return 1;
-        weights = Operand{dropped, NH * square, square};
-    }
+    const void *weights = nullptr;
+    if (attention_weights(&weights, probabilities, dropout, precision, B, NH, T)) return 1;
     // out = P_dropped V, each head into its HS columns of (B, T, C)
-    Operand o{out, (int64_t)T * C, HS};
-    return batched_product(false, false, T, HS, T, 1, weights, T, v, 3 * C, 0, o, C, NH, pairs);
+    Operand w{weights, 0, NH * square, square}, o{out, 0, (int64_t)T * C, HS};
+    return batched_product(precision, false, false, T, HS, T, 1, w, T, v, 3 * C, 0, o, C, NH, pairs);
 }
 
 extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float *d_out, const float *qkv,
-                                      const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH) {
+                                      const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH,
+                                      int precision) {
+    if (dpc::check_precision(precision) != 0) return 1;
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
-    Operand q{qkv, example, HS}, k{qkv + C, example, HS}, v{qkv + 2 * C, example, HS};
-    Operand dq{d_qkv, example, HS}, dk{d_qkv + C, example, HS}, dv{d_qkv + 2 * C, example, HS};
-    Operand dy{d_out, (int64_t)T * C, HS};
-    Operand p{probabilities, NH * square, square}, dp{scratch, NH * square, square};
-    Operand weights = p;
-    if (dropout.active) {
-        float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)pairs * square * sizeof(float));
-        if (dropped == nullptr) return 1;
-        if (apply_attention_dropout(dropped, probabilities, dropout, B, NH, T)) return 1;
-        weights = Operand{dropped, NH * square, square};
-    }
+    const void *projection = nullptr, *upstream = nullptr, *weights = nullptr, *d_scores = nullptr;
+    if (dpc::rounded_operand(&projection, precision, dpc::kOperandA, qkv, (int64_t)B * example) != 0) return 1;
+    if (dpc::rounded_operand(&upstream, precision, dpc::kOperandB, d_out, (int64_t)B * T * C) != 0) return 1;
+    if (attention_weights(&weights, probabilities, dropout, precision, B, NH, T)) return 1;
+    Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
+    Operand dq{d_qkv, 0, example, HS}, dk{d_qkv, C, example, HS}, dv{d_qkv, 2 * C, example, HS};
+    Operand dy{upstream, 0, (int64_t)T * C, HS}, w{weights, 0, NH * square, square};
+    Operand dp{scratch, 0, NH * square, square};
     // dV = P_dropped^T dY; dP_dropped = dY V^T
-    if (batched_product(true, false, T, HS, T, 1, weights, T, dy, C, 0, dv, 3 * C, NH, pairs)) return 1;
-    if (batched_product(false, true, T, T, HS, 1, dy, C, v, 3 * C, 0, dp, T, NH, pairs)) return 1;
+    if (batched_product(precision, true, false, T, HS, T, 1, w, T, dy, C, 0, dv, 3 * C, NH, pairs)) return 1;
+    if (batched_product(precision, false, true, T, T, HS, 1, dy, C, v, 3 * C, 0, dp, T, NH, pairs)) return 1;
     if (dropout.active && apply_attention_dropout(scratch, scratch, dropout, B, NH, T)) return 1;
     softmax_backward_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
         scratch, probabilities, rows, T);
     DPC_LAUNCHED(softmax_backward_kernel);
+    // The stream runs in order, so dS's copy may reuse the weights' scratch.
+    if (dpc::rounded_operand(&d_scores, precision, dpc::kOperandC, scratch, (int64_t)pairs * square) != 0) return 1;
+    Operand ds{d_scores, 0, NH * square, square};
     // dQ = scale dS K; dK = scale dS^T Q
-    if (batched_product(false, false, T, HS, T, scale, dp, T, k, 3 * C, 0, dq, 3 * C, NH, pairs)) return 1;
-    return batched_product(true, false, T, HS, T, scale, dp, T, q, 3 * C, 0, dk, 3 * C, NH, pairs);
+    if (batched_product(precision, false, false, T, HS, T, scale, ds, T, k, 3 * C, 0, dq, 3 * C, NH, pairs)) return 1;
+    return batched_product(precision, true, false, T, HS, T, scale, ds, T, q, 3 * C, 0, dk, 3 * C, NH, pairs);
 }

@@ -23,7 +23,7 @@ cublasHandle_t blas();
 
 /// Scratch memory owned by the library, one buffer per purpose, kept between calls and grown
 /// when a call needs more. Returns nullptr (with the error recorded) if it cannot grow.
-enum Scratch { kPointers, kDroppedProbabilities, kPartials, kOnes, kOperandA, kOperandB, kScratchCount };
+enum Scratch { kPointers, kDroppedProbabilities, kPartials, kOnes, kOperandA, kOperandB, kOperandC, kScratchCount };
 void *scratch(Scratch which, size_t bytes);
 
 /// (count) floats of 1, for column sums as a matrix-vector product.
@@ -63,6 +63,24 @@ inline cublasStatus_t gemm_batched(bool transA, bool transB, int M, int N, int K
     return cublasSgemmBatched(blas(), transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N, N, M,
                               K, &alpha, B, ldb, A, lda, &beta, C, ldc, count);
 }
+
+/// Nonzero (with the error recorded) unless `precision` is one of DPC_PRECISION_*.
+int check_precision(int precision);
+
+/// Bytes per element of a rounded operand: 2 in bf16, else 4 (tf32 operands stay fp32 words).
+int operand_bytes(int precision);
+
+/// `values` (count) as a product's operand in `precision` (precision.cu): itself in fp32, else
+/// a rounded copy in scratch `which`. Returns nonzero (with the error recorded) if the scratch
+/// cannot grow.
+int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count);
+
+/// gemm, or gemm_batched when `batchA` is given, on tensor cores for operands from
+/// rounded_operand in tf32 or bf16, summing into fp32 C.
+cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
+                                const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc,
+                                const void *const *batchA = nullptr, const void *const *batchB = nullptr,
+                                float *const *batchC = nullptr, int count = 0);
 
 } // namespace dpc
 

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 2
+#define DPCUDA_ABI_VERSION 3
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -38,8 +38,9 @@ typedef struct dpc_dropout {
     const int32_t *example_indices; // (B), device memory
 } dpc_dropout;
 
-/// What the linear layers' products compute in (Sources/DPBackend/Precision.swift): their
-/// operands rounded to tf32 or bf16 (to nearest even), summed in fp32. Attention stays fp32.
+/// What the encoder's products (linear layers and attention) compute in
+/// (Sources/DPBackend/Precision.swift): their operands rounded to tf32 or bf16 (to nearest even),
+/// summed in fp32.
 enum { DPC_PRECISION_FP32 = 0, DPC_PRECISION_TF32 = 1, DPC_PRECISION_BF16 = 2 };
 
 typedef struct dpc_adamw {
@@ -85,9 +86,9 @@ typedef struct dpc_adamw {
     X(int, dpc_tanh_backward, (float *d_input, const float *d_out, const float *out, int64_t count)) \
     X(int, dpc_dropout_forward, (float *out, const float *input, dpc_dropout dropout, int B, int R)) \
     X(int, dpc_attention_forward, (float *out, float *probabilities, const float *qkv, \
-        const float *attention_mask, dpc_dropout dropout, int B, int T, int C, int NH)) \
+        const float *attention_mask, dpc_dropout dropout, int B, int T, int C, int NH, int precision)) \
     X(int, dpc_attention_backward, (float *d_qkv, float *scratch, const float *d_out, const float *qkv, \
-        const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH)) \
+        const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH, int precision)) \
     X(int, dpc_first_token_forward, (float *out, const float *input, int B, int T, int C)) \
     X(int, dpc_first_token_backward, (float *d_input, const float *d_out, int B, int T, int C)) \
     X(int, dpc_mean_pool_forward, (float *out, const float *input, const float *attention_mask, \

@@ -1,7 +1,9 @@
 // BertSelfAttention's core (and RoBERTa's and ALBERT's): per head, softmax(Q K^T / sqrt(HS))
 // with padded keys excluded, dropout on the probabilities, then times V. Q, K and V are read
 // in place from the fused (B, T, 3C) projection through sgemm's leading dimensions, so no
-// head is ever copied out.
+// head is ever copied out. In tf32 and bf16 modes the four products read rounded operands
+// (Q, K, V, the dropped probabilities, dOut and dScores), as the linear layers do; the softmax
+// and its backward stay fp32.
 
 import COpenBLAS
 import Dispatch
@@ -14,19 +16,17 @@ extension CPUBackend {
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
         let mask = dropout.isActive ? DropoutMask(dropout) : nil
-        forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, dropped in // dropped: (T, T)
-            let q = qkv + b * T * 3 * C + h * HS
+        let projection = operand(qkv, count: B * T * 3 * C)
+        defer { release(projection) }
+        forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, weightScratch in // weightScratch: (T, T)
+            let q = projection.values + b * T * 3 * C + h * HS
             let k = q + C, v = q + 2 * C
             let p = probabilities + (b * NH + h) * T * T // (T, T)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
                         scale, q, blasint(3 * C), k, blasint(3 * C), 0, p, blasint(T))
             maskedSoftmax(p, keyMask: attentionMask + b * T, T: T)
-            var weights = UnsafePointer(p)
-            if let mask {
-                let exampleKey = mask.exampleKey(dropout.exampleIndices[b])
-                applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
-                weights = UnsafePointer(dropped)
-            }
+            let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
+            let weights = attentionWeights(weightScratch, probabilities: p, mask, exampleKey: exampleKey, head: h, T: T)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
                         1, weights, blasint(T), v, blasint(3 * C), 0, out + b * T * C + h * HS, blasint(C))
         }
@@ -39,20 +39,18 @@ extension CPUBackend {
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
         let mask = dropout.isActive ? DropoutMask(dropout) : nil
-        forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, dropped in // dropped: (T, T)
-            let q = qkv + b * T * 3 * C + h * HS
+        let projection = operand(qkv, count: B * T * 3 * C), upstream = operand(dOut, count: B * T * C)
+        defer { release(projection, upstream) }
+        forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, weightScratch in // weightScratch: (T, T)
+            let q = projection.values + b * T * 3 * C + h * HS
             let k = q + C, v = q + 2 * C
             let dq = dQKV + b * T * 3 * C + h * HS
             let dk = dq + C, dv = dq + 2 * C
-            let dy = dOut + b * T * C + h * HS
+            let dy = upstream.values + b * T * C + h * HS
             let p = probabilities + (b * NH + h) * T * T // (T, T)
             let dp = scratch + (b * NH + h) * T * T      // (T, T)
             let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
-            var weights = p
-            if let mask {
-                applyAttentionDropout(dropped, p, mask, exampleKey: exampleKey, head: h, T: T)
-                weights = UnsafePointer(dropped)
-            }
+            let weights = attentionWeights(weightScratch, probabilities: p, mask, exampleKey: exampleKey, head: h, T: T)
             // dV = P_dropped^T dY; dP_dropped = dY V^T
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
                         1, weights, blasint(T), dy, blasint(C), 0, dv, blasint(3 * C))
@@ -62,12 +60,27 @@ extension CPUBackend {
                 applyAttentionDropout(dp, dp, mask, exampleKey: exampleKey, head: h, T: T)
             }
             softmaxBackwardInPlace(dp, probabilities: p, T: T)
+            roundOperand(dp, dp, count: T * T)
             // dQ = scale dS K; dK = scale dS^T Q
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
                         scale, dp, blasint(T), k, blasint(3 * C), 0, dq, blasint(3 * C))
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
                         scale, dp, blasint(T), q, blasint(3 * C), 0, dk, blasint(3 * C))
         }
+    }
+
+    /// What weights the values of one head: the probabilities `p` (T, T) themselves in fp32
+    /// without dropout, else their dropped and rounded copy in `scratch` (T, T).
+    private func attentionWeights(_ scratch: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
+                                  _ mask: DropoutMask?, exampleKey: UInt64, head: Int, T: Int) -> UnsafePointer<Float> {
+        guard mask != nil || precision != .fp32 else { return p }
+        if let mask {
+            applyAttentionDropout(scratch, p, mask, exampleKey: exampleKey, head: head, T: T)
+            roundOperand(scratch, scratch, count: T * T)
+        } else {
+            roundOperand(scratch, p, count: T * T)
+        }
+        return UnsafePointer(scratch)
     }
 
     /// Runs `body(b, h, scratch)` for every (example, head) pair, the pairs split across the

@@ -59,24 +59,4 @@ extension CPUBackend {
             }
         }
     }
-
-    /// An operand of a product: `values` itself in fp32, else a rounded copy that `release` frees.
-    private struct Operand {
-        let values: UnsafePointer<Float>
-        let copy: UnsafeMutablePointer<Float>?
-    }
-
-    private func operand(_ values: UnsafePointer<Float>, count: Int) -> Operand {
-        guard precision != .fp32 else { return Operand(values: values, copy: nil) }
-        let copy = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        let bits = precision.mantissaBits
-        parallelRanges(count, minimumPerChunk: 1 << 16) { range in
-            for i in range { copy[i] = roundedMantissa(values[i], keeping: bits) }
-        }
-        return Operand(values: UnsafePointer(copy), copy: copy)
-    }
-
-    private func release(_ operands: Operand...) {
-        for operand in operands { operand.copy?.deallocate() }
-    }
 }

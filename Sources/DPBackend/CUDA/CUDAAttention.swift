@@ -1,6 +1,7 @@
 // Self-attention over the fused (query | key | value) projection on the GPU
-// (cuda/kernels/attention.cu): batched sgemm over every (example, head) pair, with the masked
-// softmax and the attention-probability dropout in their own kernels.
+// (cuda/kernels/attention.cu): batched products over every (example, head) pair, in this
+// backend's precision, with the masked softmax and the attention-probability dropout in their
+// own kernels.
 
 import CDPCUDA
 
@@ -9,7 +10,7 @@ extension CUDABackend {
                                  qkv: UnsafePointer<Float>, attentionMask: UnsafePointer<Float>,
                                  dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
         check(api.dpc_attention_forward(out, probabilities, qkv, attentionMask, dpc_dropout(dropout),
-                                        Int32(B), Int32(T), Int32(C), Int32(NH)), "attentionForward")
+                                        Int32(B), Int32(T), Int32(C), Int32(NH), precisionCode), "attentionForward")
     }
 
     public func attentionBackward(dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
@@ -17,6 +18,6 @@ extension CUDABackend {
                                   probabilities: UnsafePointer<Float>, dropout: DropoutSite,
                                   B: Int, T: Int, C: Int, NH: Int) {
         check(api.dpc_attention_backward(dQKV, scratch, dOut, qkv, probabilities, dpc_dropout(dropout),
-                                         Int32(B), Int32(T), Int32(C), Int32(NH)), "attentionBackward")
+                                         Int32(B), Int32(T), Int32(C), Int32(NH), precisionCode), "attentionBackward")
     }
 }

@@ -1,0 +1,74 @@
+// tf32 and bf16 modes (Sources/DPBackend/Precision.swift): a product's operands are rounded
+// into scratch exactly as the CPU backend rounds them, so that the tensor cores' own conversion
+// has nothing left to round and both backends multiply the same numbers; the products then
+// run on the tensor cores, summing in fp32. Shared by the linear layers and attention.
+
+#include "common.cuh"
+
+#include <cuda_bf16.h>
+
+namespace {
+// roundedMantissa(x, keeping: 10): 13 bits dropped, to nearest with ties to even.
+__global__ void round_to_tf32_kernel(float *out, const float *values, int64_t count) {
+    DPC_GRID_STRIDE(i, count) {
+        float x = values[i];
+        uint32_t bits = __float_as_uint(x);
+        uint32_t half = 0xFFFu + ((bits >> 13) & 1u);
+        out[i] = isnan(x) ? x : __uint_as_float((bits + half) & ~0x1FFFu);
+    }
+}
+
+__global__ void round_to_bf16_kernel(__nv_bfloat16 *out, const float *values, int64_t count) {
+    DPC_GRID_STRIDE(i, count) out[i] = __float2bfloat16_rn(values[i]);
+}
+} // namespace
+
+namespace dpc {
+
+int check_precision(int precision) {
+    if (precision < DPC_PRECISION_FP32 || precision > DPC_PRECISION_BF16) return fail("precision %d", precision);
+    return 0;
+}
+
+int operand_bytes(int precision) { return precision == DPC_PRECISION_BF16 ? (int)sizeof(__nv_bfloat16) : (int)sizeof(float); }
+
+int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count) {
+    if (precision == DPC_PRECISION_FP32) {
+        *rounded = values;
+        return 0;
+    }
+    void *copy = scratch(which, (size_t)count * operand_bytes(precision));
+    if (copy == nullptr) return 1;
+    if (precision == DPC_PRECISION_BF16) {
+        round_to_bf16_kernel<<<blocks_for(count), kThreads>>>((__nv_bfloat16 *)copy, values, count);
+        DPC_LAUNCHED(round_to_bf16_kernel);
+    } else {
+        round_to_tf32_kernel<<<blocks_for(count), kThreads>>>((float *)copy, values, count);
+        DPC_LAUNCHED(round_to_tf32_kernel);
+    }
+    *rounded = copy;
+    return 0;
+}
+
+cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
+                                const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc,
+                                const void *const *batchA, const void *const *batchB, float *const *batchC,
+                                int count) {
+    cudaDataType_t type = precision == DPC_PRECISION_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    cublasComputeType_t compute = precision == DPC_PRECISION_BF16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+    cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    // Pedantic math is lifted for this call only, so that fp32 products elsewhere stay plain sgemm.
+    cublasStatus_t status = cublasSetMathMode(blas(), CUBLAS_DEFAULT_MATH);
+    if (status != CUBLAS_STATUS_SUCCESS) return status;
+    if (batchA == nullptr) {
+        status = cublasGemmEx(blas(), opB, opA, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta, C, CUDA_R_32F, ldc,
+                              compute, CUBLAS_GEMM_DEFAULT);
+    } else {
+        status = cublasGemmBatchedEx(blas(), opB, opA, N, M, K, &alpha, batchB, type, ldb, batchA, type, lda, &beta,
+                                     (void *const *)batchC, CUDA_R_32F, ldc, count, compute, CUBLAS_GEMM_DEFAULT);
+    }
+    cublasStatus_t restored = cublasSetMathMode(blas(), CUBLAS_PEDANTIC_MATH);
+    return status != CUBLAS_STATUS_SUCCESS ? status : restored;
+}
+
+} // namespace dpc
