@@ -19,8 +19,13 @@ struct JSONNumber {
 }
 
 struct JSONReader {
+    /// serde_json's recursion limit: a corrupt or hostile file fails with a message instead of
+    /// overflowing the stack.
+    static let maximumDepth = 128
+
     private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
+    private var depth = 0
 
     static func parse(_ data: Data) throws -> Any {
         try Array(data).withUnsafeBufferPointer { bytes in
@@ -50,8 +55,8 @@ struct JSONReader {
 
     private mutating func value() throws -> Any {
         switch current {
-        case UInt8(ascii: "{"): return try object()
-        case UInt8(ascii: "["): return try array()
+        case UInt8(ascii: "{"): return try nested { try $0.object() }
+        case UInt8(ascii: "["): return try nested { try $0.array() }
         case UInt8(ascii: "\""): return try string()
         case UInt8(ascii: "t"): try literal("true"); return true
         case UInt8(ascii: "f"): try literal("false"); return false
@@ -61,6 +66,13 @@ struct JSONReader {
         case nil: throw fail("the document ends where a value was expected")
         default: throw fail("unexpected character")
         }
+    }
+
+    private mutating func nested<Value>(_ read: (inout JSONReader) throws -> Value) throws -> Value {
+        guard depth < Self.maximumDepth else { throw fail("nested more than \(Self.maximumDepth) levels deep") }
+        depth += 1
+        defer { depth -= 1 }
+        return try read(&self)
     }
 
     private mutating func object() throws -> [String: Any] {

@@ -218,7 +218,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
             + "; " + (recipe.notes.isEmpty ? "no per-model defaults used" : recipe.notes.joined(separator: ", ")))
         let device = (backend as? CUDABackend).map { "GPU \($0.device) of rank 0, \($0.deviceName)" }
             ?? "\(configuration.threads) thread(s) each"
-        say("ranks: \(communicator.worldSize); backend \(backend.name), \(device); linear layers in \(backend.precision.rawValue)")
+        say("ranks: \(communicator.worldSize); backend \(backend.name), \(device); products in \(backend.precision.rawValue)")
     }
     let trainer = try DataParallelTrainer(model: model, optimizer: optimizer, communicator: communicator,
                                           settings: settings, train: train, validation: validationSet,

@@ -32,6 +32,16 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(e?.message.hasPrefix("invalid JSON") ?? false, "\(String(describing: e))")
     }
 
+    /// Deep nesting is an error line, not a stack overflow; serde_json's own depth still reads.
+    func testDeepNestingIsAnErrorNotACrash() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        let e = error(#"{"model": "# + deep + "}")
+        XCTAssertTrue(e?.message.contains("nested more than 128 levels") ?? false, "\(String(describing: e))")
+        let allowed = String(repeating: "[", count: 126) + String(repeating: "]", count: 126)
+        let shallow = error(#"{"x": "# + allowed + "}")
+        XCTAssertFalse(shallow?.message.contains("nested") ?? true, "\(String(describing: shallow))")
+    }
+
     func testUnknownComponentTypeNamesItsPath() {
         let json = #"{"normalizer": {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "Foo"}]}, "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}}"#
         XCTAssertEqual(error(json)?.description, #"tokenizer.json: normalizer.normalizers[1]: unknown type "Foo""#)

@@ -141,7 +141,14 @@ def main() -> None:
                         help="cuda: every run on the GPU (ranks share it), e.g. --backend cuda --sections 1,8")
     parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="which numbered checks to run")
     args = parser.parse_args()
-    sections = {int(n) for n in args.sections.split(",")}
+    try:
+        sections = {int(n) for n in args.sections.split(",")}
+    except ValueError:
+        parser.error(f"--sections: expected comma-separated numbers, got {args.sections!r}")
+    if sections - set(range(1, 9)):
+        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 9)))))}; they are 1-8")
+    if sections & {2, 3, 6} and 1 not in sections:
+        parser.error("--sections: sections 2, 3 and 6 reuse section 1's runs, so they need section 1 too")
 
     work = Path(tempfile.mkdtemp(prefix="dp-train-check-"))
     try:
@@ -170,8 +177,7 @@ def main() -> None:
 
         if 2 in sections:
             print("2. --check")
-            log = (work / "np4" / "metrics.jsonl").exists() and r.run(
-                "np4 --check again", r.mpirun(4) + r.train_args(work / "check4", "--check", "--max-steps", "2"))
+            log = r.run("np4 --check again", r.mpirun(4) + r.train_args(work / "check4", "--check", "--max-steps", "2"))
             if "parameters identical on all 4 rank(s)" not in log.stdout:
                 fail(f"--check printed no confirmation for 4 ranks:\n{log.stdout[-2000:]}")
             print("  --check: parameters identical on all 4 ranks")
