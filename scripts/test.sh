@@ -16,21 +16,22 @@
 # 5. bad input through the CLI (a truncated safetensors file, a pickle-only folder, an unknown
 #    model_type, a bad option; for `dp-train tokenize` an unknown tokenizer component, invalid
 #    UTF-8 and a missing column; for `dp-train train` malformed CSV, a missing column, NaN and
-#    unparsable targets, an empty text, an unseen label, a bad option): a non-zero exit and
-#    one line naming the file (with line and column) or option;
-# 6. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
-#    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75;
-# 7. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999);
+#    unparsable targets, an empty text, an unseen label, a bad option, a missing libdpcuda.so):
+#    a non-zero exit and one line naming the file (with line and column) or option;
+# 6. the CUDA kernels compile (scripts/build-cuda.sh --fetch-toolkit: PyPI's nvcc where there
+#    is no CUDA) and dp-train loads the library; without a GPU, --backend cuda is one clear line;
+# 7. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
+#    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75, and 200 steps in
+#    bf16 and in tf32 follow fp32's loss curve;
 # 8. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
 #    disk and a stalled rank each end the job cleanly, and nothing already saved is lost;
 # 9. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun
 #    over TCP across them gives the single-host results bit for bit, also under tbf limits;
 # 10. a real Slurm (scripts/tests/check_slurm.py): the scripts of cluster/slurm/ submitted as
 #    they are, preemption and requeue included; the daemons are stopped afterwards;
-# 11. the CUDA kernels compile (scripts/build-cuda.sh --fetch-toolkit: PyPI's nvcc where there
-#    is no CUDA) and dp-train loads the library; without a GPU, --backend cuda is one clear line.
-# A failed set-up stops here. Stages 2-7 all run even when one fails, so that one CI run shows
-# every failure; the exit status is then that of the first failed stage.
+# 11. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999).
+# A failed set-up stops here. Every later stage runs even when one fails, so that one CI run
+# shows every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log() { printf '[test] %s\n' "$*"; }

@@ -66,7 +66,9 @@ public struct AdamWHyperparameters: Sendable {
 
 public protocol Backend: AnyObject {
     var name: String { get }
-    /// What the linear layers' products compute in (Precision.swift defines each mode).
+    /// Where this rank's ops run, for the training log: its threads, or its GPU.
+    var placement: String { get }
+    /// What the products compute in (Precision.swift defines each mode).
     var precision: Precision { get }
     /// Whether the buffers live in host memory, where MPI can sum them in place; a GPU
     /// backend's gradients are summed through a host copy instead.

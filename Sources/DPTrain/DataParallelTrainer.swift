@@ -110,7 +110,8 @@ public final class DataParallelTrainer {
         host = [Float](repeating: 0, count: model.parameterCount)
         store = settings.output.map(CheckpointStore.init(folder:))
         exchange = GradientExchange(communicator: communicator, backend: model.backend, gradients: model.gradients,
-                                    count: model.parameterCount, overlap: settings.overlapAllreduce)
+                                    count: model.parameterCount, overlap: settings.overlapAllreduce,
+                                    stageOnHost: !model.backend.memoryIsHost)
         state = TrainerState(step: 0, epoch: 0, totalSteps: settings.totalSteps, optimizerStep: 0, seed: settings.seed,
                              globalBatchSize: settings.globalBatchSize, trainExamples: train.count,
                              learningRate: settings.learningRate, badStepsInARow: 0,

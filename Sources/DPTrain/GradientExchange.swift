@@ -7,7 +7,7 @@ import DPBackend
 import DPDistributed
 import Foundation
 
-final class GradientExchange {
+public final class GradientExchange {
     private let communicator: Communicator
     private let backend: Backend
     private let gradients: UnsafeMutablePointer<Float>  // (P) backend memory
@@ -17,14 +17,16 @@ final class GradientExchange {
     /// nil on one rank, or with the overlap turned off.
     private let reducer: OverlappedAllreduce?
 
-    init(communicator: Communicator, backend: Backend, gradients: UnsafeMutablePointer<Float>, count: Int,
-         overlap: Bool) {
+    /// `stageOnHost` is `!backend.memoryIsHost` for training; tests set it on a CPU backend to run
+    /// the GPU path's copies without a GPU.
+    public init(communicator: Communicator, backend: Backend, gradients: UnsafeMutablePointer<Float>, count: Int,
+                overlap: Bool, stageOnHost: Bool) {
         self.communicator = communicator
         self.backend = backend
         self.gradients = gradients
         self.count = count
         let distributed = communicator.worldSize > 1
-        if distributed && !backend.memoryIsHost {
+        if distributed && stageOnHost {
             staging = .allocate(capacity: count)
             staging!.initialize(repeating: 0, count: count)
         } else {
@@ -37,7 +39,7 @@ final class GradientExchange {
 
     /// For backward to call with each span of the buffer that nothing later writes; nil when the
     /// sum waits until `finish`.
-    var onSpanComplete: ((Range<Int>) -> Void)? {
+    public var onSpanComplete: ((Range<Int>) -> Void)? {
         guard let reducer else { return nil }
         return { [gradients, staging, backend] span in
             if let staging {
@@ -48,7 +50,7 @@ final class GradientExchange {
     }
 
     /// Completes the sum on every rank; returns the seconds spent in allreduce (hidden or not).
-    func finish() throws -> Double {
+    public func finish() throws -> Double {
         guard communicator.worldSize > 1 else { return 0 }
         let seconds: Double
         if let reducer {

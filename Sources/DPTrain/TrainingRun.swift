@@ -216,9 +216,8 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                    configuration.adamBetas.0, configuration.adamBetas.1, configuration.adamEpsilon,
                    configuration.biasCorrection ? "on" : "off (BERTAdam)")
             + "; " + (recipe.notes.isEmpty ? "no per-model defaults used" : recipe.notes.joined(separator: ", ")))
-        let device = (backend as? CUDABackend).map { "GPU \($0.device) of rank 0, \($0.deviceName)" }
-            ?? "\(configuration.threads) thread(s) each"
-        say("ranks: \(communicator.worldSize); backend \(backend.name), \(device); products in \(backend.precision.rawValue)")
+        say("ranks: \(communicator.worldSize); backend \(backend.name), rank 0 on \(backend.placement); "
+            + "products in \(backend.precision.rawValue)")
     }
     let trainer = try DataParallelTrainer(model: model, optimizer: optimizer, communicator: communicator,
                                           settings: settings, train: train, validation: validationSet,

@@ -38,13 +38,14 @@ export DPTRAIN_CUDA_LIBRARY="$root/artifacts/cuda/libdpcuda.so"
 export PYTHONUNBUFFERED=1
 tests=/tmp/bundle/bin/dp-trainPackageTests.xctest
 
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/gpu.log" 2>&1
+echo "== gpu =="; head -n 2 "$out/gpu.log"
 # A warm machine keeps the library of an earlier call; rebuild only when a kernel changed.
 if [ ! -f "$DPTRAIN_CUDA_LIBRARY" ] || [ -n "$(find cuda/kernels Sources/CDPCUDA -newer "$DPTRAIN_CUDA_LIBRARY")" ]; then
-    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/build.log" 2>&1
-    within 120 scripts/build-cuda.sh "$DPTRAIN_CUDA_LIBRARY" >> "$out/build.log" 2>&1 ||
+    within 120 scripts/build-cuda.sh "$DPTRAIN_CUDA_LIBRARY" > "$out/build.log" 2>&1 ||
         { echo "build failed"; tail -n 30 "$out/build.log"; exit 1; }
+    echo "built in $SECONDS s: $(tail -n 1 "$out/build.log")"
 fi
-echo "== gpu ($SECONDS s) =="; head -n 2 "$out/build.log"
 
 correctness() {
     within 180 "$tests" DPCUDATests.CUDAOpParityTests,DPCUDATests.CUDAModelParityTests > "$out/tests.log" 2>&1 || status=1

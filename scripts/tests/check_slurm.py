@@ -128,7 +128,7 @@ def checks(args, work: Path, cluster: Cluster, report) -> None:
         log = work / f"dp-train-{job}.log"
         cluster.completed(job, log)
         text = log.read_text()
-        if f"ranks: {ranks}; backend cpu, {threads} thread(s) each" not in text:
+        if f"ranks: {ranks}; backend cpu, rank 0 on {threads} thread(s)" not in text:
             raise Failure(f"{script}: the log does not show {ranks} rank(s) of {threads} thread(s) from "
                           f"SLURM_CPUS_PER_TASK:\n{text[-2000:]}")
         report(f"{script} ({' '.join(shape)}): COMPLETED, {log.name}, {ranks} rank(s) x {threads} thread(s); "

@@ -9,6 +9,7 @@ import Dispatch
 
 public final class CPUBackend: Backend {
     public let name = "cpu"
+    public var placement: String { "\(threads) thread(s)" }
     public let precision: Precision
     public let memoryIsHost = true
     /// Threads for this rank, each taking a block of rows of every op.

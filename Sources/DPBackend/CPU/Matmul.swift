@@ -13,9 +13,9 @@ extension CPUBackend {
     public func matmulForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               N: Int, C: Int, OC: Int) {
-        let input = operand(input, count: N * C), weight = operand(weight, count: OC * C)
-        defer { release(input, weight) }
-        let inputs = input.values, weights = weight.values
+        let roundedInput = operand(input, count: N * C), roundedWeight = operand(weight, count: OC * C)
+        defer { release(roundedInput, roundedWeight) }
+        let inputs = roundedInput.values, weights = roundedWeight.values
         parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
             var beta: Float = 0
             if let bias {
@@ -33,13 +33,13 @@ extension CPUBackend {
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                N: Int, C: Int, OC: Int) {
-        let rounded = operand(dOut, count: N * OC), input = operand(input, count: N * C)
-        defer { release(rounded, input) }
-        let dOuts = rounded.values, inputs = input.values
+        let roundedDOut = operand(dOut, count: N * OC), roundedInput = operand(input, count: N * C)
+        defer { release(roundedDOut, roundedInput) }
+        let dOuts = roundedDOut.values, inputs = roundedInput.values
         if let dInput {
-            let weight = operand(weight, count: OC * C)
-            defer { release(weight) }
-            let weights = weight.values
+            let roundedWeight = operand(weight, count: OC * C)
+            defer { release(roundedWeight) }
+            let weights = roundedWeight.values
             parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows.count), blasint(C), blasint(OC),
                             1, dOuts + rows.lowerBound * OC, blasint(OC), weights, blasint(C),

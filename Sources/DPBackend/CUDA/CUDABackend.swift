@@ -35,6 +35,7 @@ public enum CUDABackendError: Error, CustomStringConvertible {
 
 public final class CUDABackend: Backend {
     public let name = "cuda"
+    public var placement: String { "GPU \(device), \(deviceName)" }
     public let precision: Precision
     public let memoryIsHost = false
     /// `precision` as the library's DPC_PRECISION_*.
