@@ -55,6 +55,8 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(error(#"{"model": {"type": "WordPiece"}}"#)?.description, "tokenizer.json: model.vocab: missing field")
         XCTAssertEqual(error(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}"#)?.path, "model.merges[0]")
         XCTAssertEqual(error(#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": "zero"}}}"#)?.path, "model.vocab.[UNK]")
+        XCTAssertEqual(error(#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0.0}}}"#)?.description,
+                       "tokenizer.json: model.vocab.[UNK]: expected an integer")
         XCTAssertEqual(error(#"{"model": {"type": "Unigram", "vocab": [["a", -1.0]]}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": "!!"}}"#)?.path,
                        "normalizer.precompiled_charsmap")
     }
