@@ -92,8 +92,8 @@ final class ActivationStore {
         let N = B * T
         let (E, C, I, NH, K) = (layout.E, layout.C, layout.I, layout.NH, layout.K)
         let applications = layout.schedule.count
-        let perBlock = N * 3 * C + B * NH * T * T + N * C * 5 + N * I * 2 + N * 4
-        let total = B * T + 2 * B
+        let perBlock = N * 3 * C + B * NH * T * T + N * C * 4 + N * I * 2 + N * 4
+        let total = N + B
             + N * E * 2 + N * 2
             + (applications + 1) * N * C
             + applications * perBlock
@@ -141,6 +141,9 @@ final class ActivationStore {
         dEmbeddingNormed = arena.take(N * E)
         dHeadA = arena.take(B * C)
         dHeadB = arena.take(B * C)
+        // `total` is worked out apart from the takes above; a size that is too large would
+        // otherwise waste memory without a word.
+        precondition(arena.used == total, "activation arena sized for \(total) floats, carved \(arena.used)")
     }
 
     deinit {
