@@ -49,8 +49,8 @@ int batched_product(int precision, bool transA, bool transB, int M, int N, int K
         DPC_BLAS(dpc::gemm_batched(transA, transB, M, N, K, alpha, (const float *const *)pointers, lda,
                                    (const float *const *)(pointers + pairs), ldb, beta, outputs, ldc, pairs));
     } else {
-        DPC_BLAS(dpc::tensor_core_gemm(precision, transA, transB, M, N, K, alpha, nullptr, lda, nullptr, ldb, beta,
-                                       nullptr, ldc, pointers, pointers + pairs, outputs, pairs));
+        DPC_BLAS(dpc::tensor_core_gemm_batched(precision, transA, transB, M, N, K, alpha, pointers, lda,
+                                               pointers + pairs, ldb, beta, outputs, ldc, pairs));
     }
     return 0;
 }

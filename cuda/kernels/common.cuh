@@ -75,12 +75,13 @@ int operand_bytes(int precision);
 /// cannot grow.
 int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count);
 
-/// gemm, or gemm_batched when `batchA` is given, on tensor cores for operands from
-/// rounded_operand in tf32 or bf16, summing into fp32 C.
+/// gemm and gemm_batched on tensor cores (precision.cu), for operands from rounded_operand in
+/// tf32 or bf16, summing into fp32 C.
 cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
-                                const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc,
-                                const void *const *batchA = nullptr, const void *const *batchB = nullptr,
-                                float *const *batchC = nullptr, int count = 0);
+                                const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc);
+cublasStatus_t tensor_core_gemm_batched(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
+                                        const void *const *A, int lda, const void *const *B, int ldb, float beta,
+                                        float *const *C, int ldc, int count);
 
 } // namespace dpc
 

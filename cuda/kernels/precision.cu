@@ -50,25 +50,39 @@ int rounded_operand(const void **rounded, int precision, Scratch which, const fl
     return 0;
 }
 
-cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
-                                const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc,
-                                const void *const *batchA, const void *const *batchB, float *const *batchC,
-                                int count) {
+namespace {
+/// Runs `product(operand type, compute type)` with pedantic math lifted for that call only, so
+/// that fp32 products elsewhere stay plain sgemm.
+template <typename Product> cublasStatus_t on_tensor_cores(int precision, Product product) {
     cudaDataType_t type = precision == DPC_PRECISION_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasComputeType_t compute = precision == DPC_PRECISION_BF16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
-    cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N, opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-    // Pedantic math is lifted for this call only, so that fp32 products elsewhere stay plain sgemm.
     cublasStatus_t status = cublasSetMathMode(blas(), CUBLAS_DEFAULT_MATH);
     if (status != CUBLAS_STATUS_SUCCESS) return status;
-    if (batchA == nullptr) {
-        status = cublasGemmEx(blas(), opB, opA, N, M, K, &alpha, B, type, ldb, A, type, lda, &beta, C, CUDA_R_32F, ldc,
-                              compute, CUBLAS_GEMM_DEFAULT);
-    } else {
-        status = cublasGemmBatchedEx(blas(), opB, opA, N, M, K, &alpha, batchB, type, ldb, batchA, type, lda, &beta,
-                                     (void *const *)batchC, CUDA_R_32F, ldc, count, compute, CUBLAS_GEMM_DEFAULT);
-    }
+    status = product(type, compute);
     cublasStatus_t restored = cublasSetMathMode(blas(), CUBLAS_PEDANTIC_MATH);
     return status != CUBLAS_STATUS_SUCCESS ? status : restored;
+}
+
+cublasOperation_t operation(bool transposed) { return transposed ? CUBLAS_OP_T : CUBLAS_OP_N; }
+} // namespace
+
+// Both take gemm's row-major arguments and hand cuBLAS the column-major transposes, as dpc::gemm does.
+cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
+                                const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc) {
+    return on_tensor_cores(precision, [&](cudaDataType_t type, cublasComputeType_t compute) {
+        return cublasGemmEx(blas(), operation(transB), operation(transA), N, M, K, &alpha, B, type, ldb, A, type, lda,
+                            &beta, C, CUDA_R_32F, ldc, compute, CUBLAS_GEMM_DEFAULT);
+    });
+}
+
+cublasStatus_t tensor_core_gemm_batched(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
+                                        const void *const *A, int lda, const void *const *B, int ldb, float beta,
+                                        float *const *C, int ldc, int count) {
+    return on_tensor_cores(precision, [&](cudaDataType_t type, cublasComputeType_t compute) {
+        return cublasGemmBatchedEx(blas(), operation(transB), operation(transA), N, M, K, &alpha, B, type, ldb, A,
+                                   type, lda, &beta, (void *const *)C, CUDA_R_32F, ldc, count, compute,
+                                   CUBLAS_GEMM_DEFAULT);
+    });
 }
 
 } // namespace dpc

@@ -1,7 +1,7 @@
 // BertSelfAttention's core (and RoBERTa's and ALBERT's): per head, softmax(Q K^T / sqrt(HS))
 // with padded keys excluded, dropout on the probabilities, then times V. Q, K and V are read
 // in place from the fused (B, T, 3C) projection through sgemm's leading dimensions, so no
-// head is ever copied out. In tf32 and bf16 modes the four products read rounded operands
+// head is ever copied out. In tf32 and bf16 modes the products read rounded operands
 // (Q, K, V, the dropped probabilities, dOut and dScores), as the linear layers do; the softmax
 // and its backward stay fp32.
 

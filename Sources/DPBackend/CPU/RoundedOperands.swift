@@ -22,11 +22,12 @@ extension CPUBackend {
         for operand in operands { operand.copy?.deallocate() }
     }
 
-    /// `values` (count) rounded into `out`, which may be `values` itself; a copy in fp32. Runs on
-    /// the calling thread, for operands that one thread already owns.
+    /// `values` (count) rounded into `out`, which may be `values` itself; fp32 has nothing to
+    /// round, so callers in fp32 pass `out == values`. Runs on the calling thread, for operands
+    /// that one thread already owns.
     func roundOperand(_ out: UnsafeMutablePointer<Float>, _ values: UnsafePointer<Float>, count: Int) {
         guard precision != .fp32 else {
-            if out != values { out.update(from: values, count: count) }
+            precondition(out == values, "an fp32 operand is used where it lies, never copied")
             return
         }
         let bits = precision.mantissaBits
