@@ -275,7 +275,7 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// tf32 and bf16 modes: the four products multiply rounded operands. The reference rounds
+    /// tf32 and bf16 modes: the six products multiply rounded operands. The reference rounds
     /// the same operands; fp32 runs it unrounded, which checks the term-by-term backward itself
     /// against the backend that the finite-difference tests above check. Inputs are drawn until
     /// no rounded intermediate sits within Float's error of a tie, where the backend and the
@@ -292,30 +292,29 @@ final class AttentionTests: XCTestCase {
                     let bits = precision.mantissaBits
                     let round = { (x: Double) in Double(roundedMantissa(Float(x), keeping: bits)) }
                     let what = "\(precision), dropout \(probability)"
-                    guard let seed = (UInt64(100)..<300).first(where: { seed in
-                        let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed).doubles.map(round)
-                        let forward = attentionReference(qkv: qkv, mask: mask, keep: keep, s)
-                        let backward = attentionBackwardReference(
-                            qkv: qkv, dOut: randomFloats(s.outCount, seed: seed + 1).doubles,
-                            probabilities: forward.probabilities, keep: keep, s, round: round)
-                        return precision == .fp32
-                            || !backward.rounded.contains { nearRoundingTie($0.value, bits: bits, margin: 1e-6 * $0.terms) }
+                    let draws = (UInt64(100)..<300).lazy.map { [mask] seed in
+                        let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed), dOut = randomFloats(s.outCount, seed: seed + 1)
+                        let forward = attentionReference(qkv: qkv.doubles.map(round), mask: mask, keep: keep, s, round: round)
+                        let backward = attentionBackwardReference(qkv: qkv.doubles, dOut: dOut.doubles,
+                                                                  probabilities: forward.probabilities, keep: keep, s, round: round)
+                        return (qkv: qkv, dOut: dOut, expected: forward, expectedBackward: backward)
+                    }
+                    guard let draw = draws.first(where: { draw in
+                        precision == .fp32 || !draw.expectedBackward.rounded.contains {
+                            nearRoundingTie($0.value, bits: bits, margin: 1e-6 * $0.terms)
+                        }
                     }) else {
                         XCTFail("\(what): every seed puts an intermediate at a rounding tie")
                         continue
                     }
-                    let qkv = randomFloats(s.qkvCount, in: -1.5...1.5, seed: seed), dOut = randomFloats(s.outCount, seed: seed + 1)
+                    let (qkv, dOut, expected) = (draw.qkv, draw.dOut, draw.expected)
                     let backend = CPUBackend(threads: 2, precision: precision)
                     let (out, probabilities) = forward(backend, qkv: qkv, mask: mask, dropout: dropout, s)
                     let dQKV = backward(backend, qkv: qkv, mask: mask, dOut: dOut, dropout: dropout, s)
 
-                    let expected = attentionReference(qkv: qkv.doubles.map(round), mask: mask, keep: keep, s, round: round)
                     assertClose(probabilities, expected.probabilities, .reduction, "\(what): probabilities")
                     assertClose(out, expected.out, .reduction, "\(what): out")
-                    let expectedDQKV = attentionBackwardReference(qkv: qkv.doubles, dOut: dOut.doubles,
-                                                                  probabilities: expected.probabilities,
-                                                                  keep: keep, s, round: round).dQKV
-                    assertClose(dQKV, expectedDQKV, .reduction, "\(what): dQKV")
+                    assertClose(dQKV, draw.expectedBackward.dQKV, .reduction, "\(what): dQKV")
                     guard precision != .fp32 else { continue }
                     let unrounded = attentionReference(qkv: qkv.doubles, mask: mask, keep: keep, s)
                     XCTAssertNotNil(mismatch(out, unrounded.out, .reduction), "\(what): the forward did not round")
