@@ -22,7 +22,7 @@ for source in "$root"/cuda/kernels/*; do
     sed -E 's/([A-Za-z_][A-Za-z0-9_]*(<[A-Za-z0-9_]*>)?)<<<(.*)>>>\(/dpcemu_launch(\1, \3, /' "$source" \
         > "$build/$(basename "$source")"
 done
-flags=(-O2 -std=c++17 -fPIC -Wall -Wno-sign-compare -Werror -I "$root/cuda/emulator/include" -I "$root/Sources/CDPCUDA/include"
+flags=(-O2 -std=c++20 -fPIC -Wall -Wno-sign-compare -Werror -I "$root/cuda/emulator/include" -I "$root/Sources/CDPCUDA/include"
        $(pkg-config --cflags openblas))
 objects=()
 pids=()

@@ -109,6 +109,9 @@ bool pointer_arrays_on_device(const void *A, const void *B, const void *C, int c
 } // namespace
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
+    // The launching host thread is the emulated GPU. OpenBLAS's own workers would only spin
+    // beside it between products, taking a core from the other ranks that share the machine.
+    openblas_set_num_threads(1);
     *handle = new cublasContext();
     return CUBLAS_STATUS_SUCCESS;
 }

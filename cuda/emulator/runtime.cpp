@@ -27,7 +27,7 @@
 
 namespace dpcemu {
 
-thread_local Coordinates current;
+thread_local constinit Coordinates current{};
 
 namespace {
 

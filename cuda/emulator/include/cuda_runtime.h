@@ -29,7 +29,7 @@ struct uint3 {
 
 struct dim3 {
     unsigned x, y, z;
-    dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
 enum cudaError_t {
@@ -80,7 +80,10 @@ struct Coordinates {
     uint3 thread, block;
     dim3 block_size, grid_size;
 };
-extern thread_local Coordinates current;
+// Kernels read it in every statement; constinit spares each read the thread_local
+// initialisation check. (initial-exec TLS would spare the lookup too, but a library that
+// dlopen loads cannot count on static TLS space.)
+extern thread_local constinit Coordinates current;
 
 /// Runs `body` once for every thread of `grid` x `block`, or records the launch error that
 /// cudaGetLastError will return.
