@@ -2,7 +2,7 @@
 // kernel's threads as fibers on the launching host thread.
 //
 // Blocks run one after another. Within a block every thread is a fiber that runs until it
-// reaches a barrier (__syncthreads, or a warp shuffle, which is two warp-wide barriers) or
+// reaches a barrier (__syncthreads, or a warp shuffle, a warp-wide barrier) or
 // returns; a barrier opens when every live thread it spans has reached it. What a GPU would do
 // differently is an error here, not a silent answer: a barrier that cannot open (threads of one
 // block or warp waiting at different barriers, or a shuffle after a lane of its warp returned),
@@ -78,6 +78,7 @@ struct Fiber {
     void *stack_pointer = nullptr;
     State state = State::runnable;
     uint3 thread{0, 0, 0};
+    unsigned shuffles = 0; // how many this thread has made, which picks its exchange slots
 };
 
 struct Block {
@@ -86,7 +87,10 @@ struct Block {
     void *context = nullptr;
     int threads = 0;
     std::vector<Fiber> fibers;
-    float shuffle_slots[kMaxThreads];
+    // Two sets, used by alternate shuffles: a lane writes a set again only after the next
+    // shuffle's barrier, which every lane of its warp reaches only once it has read this one,
+    // so one barrier per shuffle suffices.
+    float shuffle_slots[2][kMaxThreads];
     Fiber *running = nullptr;
     void *scheduler_stack_pointer = nullptr;
 };
@@ -97,8 +101,10 @@ thread_local char *stacks = nullptr; // kMaxThreads stacks, mapped once per host
 } // namespace
 } // namespace dpcemu
 
-// switch_stack(save, next): saves the callee-saved registers and the floating-point control
-// words on the current stack, stores its pointer in *save, and resumes the stack `next`.
+// switch_stack(save, next): saves the callee-saved registers on the current stack, stores its
+// pointer in *save, and resumes the stack `next`. The ABI also preserves the floating-point
+// control words, but no kernel changes them, so every fiber shares the host thread's and a
+// switch (the emulator's hottest path) skips them.
 extern "C" void dpcemu_switch_stack(void **save, void *next);
 
 #if defined(__x86_64__)
@@ -113,14 +119,8 @@ dpcemu_switch_stack:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -152,10 +152,8 @@ void *fresh_stack(char *stack) {
     uintptr_t top = ((uintptr_t)(stack + kStackBytes)) & ~(uintptr_t)15;
     uint64_t *slot = (uint64_t *)(top - 16);
     slot[0] = (uint64_t)(uintptr_t)&fiber_main; // return address
-    uint64_t *frame = slot - 7;                  // control words, r15, r14, r13, r12, rbx, rbp
-    for (int i = 1; i < 7; i++) frame[i] = 0;
-    uint32_t control[2] = {0x1F80u, 0x037Fu}; // MXCSR and x87 control word at their reset values
-    memcpy(&frame[0], control, sizeof control);
+    uint64_t *frame = slot - 6;                  // r15, r14, r13, r12, rbx, rbp
+    for (int i = 0; i < 6; i++) frame[i] = 0;
     return frame;
 }
 
@@ -236,6 +234,7 @@ bool run_block(Block &block) {
     for (int i = 0; i < count; i++) {
         Fiber &fiber = block.fibers[i];
         fiber.state = State::runnable;
+        fiber.shuffles = 0;
         fiber.stack_pointer = fresh_stack(stacks + (size_t)i * kStackBytes);
         unsigned x = current.block_size.x, y = current.block_size.y;
         fiber.thread = uint3{(unsigned)i % x, ((unsigned)i / x) % y, (unsigned)i / (x * y)};
@@ -322,11 +321,10 @@ float shuffle_xor(float value, int lane_mask) {
                block.kernel, block.threads);
         // Every lane of the partial warp stops here, so the barrier below reports no second error.
     }
-    block.shuffle_slots[index] = value;
+    float *slots = block.shuffle_slots[block.running->shuffles++ & 1];
+    slots[index] = value;
     wait_at(State::at_warp_barrier);
-    float result = block.shuffle_slots[warp * 32 + ((lane ^ lane_mask) & 31)];
-    wait_at(State::at_warp_barrier);
-    return result;
+    return slots[warp * 32 + ((lane ^ lane_mask) & 31)];
 }
 
 /// The range check that cublas.cpp shares.
