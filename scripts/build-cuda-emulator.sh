@@ -9,6 +9,9 @@
 #   scripts/build-cuda-emulator.sh path/to/libdpcuda.so
 #   DPTRAIN_CUDA_LIBRARY=artifacts/cuda-emulator/libdpcuda.so swift test -c release --filter DPCUDATests
 #
+# Beside the library it builds `selftest` (cuda/emulator/selftest.cu), the emulator's own test;
+# scripts/tests/check_cuda_emulator.sh runs both.
+#
 # Needs only g++ and OpenBLAS (scripts/setup.sh installs both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +21,7 @@ rm -rf "$build"
 mkdir -p "$build"
 # g++ has no launch syntax: kernel<<<grid, block>>>(arguments) becomes
 # dpcemu_launch(kernel, grid, block, arguments). A launch this does not rewrite fails to compile.
-for source in "$root"/cuda/kernels/*; do
+for source in "$root"/cuda/kernels/* "$root"/cuda/emulator/selftest.cu; do
     sed -E 's/([A-Za-z_][A-Za-z0-9_]*(<[A-Za-z0-9_]*>)?)<<<(.*)>>>\(/dpcemu_launch(\1, \3, /' "$source" \
         > "$build/$(basename "$source")"
 done
@@ -27,6 +30,7 @@ flags=(-O2 -std=c++20 -fPIC -Wall -Wno-sign-compare -Werror -I "$root/cuda/emula
 objects=()
 pids=()
 for source in "$build"/*.cu "$root"/cuda/emulator/*.cpp; do
+    [ "$(basename "$source")" = selftest.cu ] && continue
     object="$build/$(basename "${source%.*}").o"
     objects+=("$object")
     g++ "${flags[@]}" -x c++ -c "$source" -o "$object" &
@@ -35,4 +39,6 @@ for source in "$build"/*.cu "$root"/cuda/emulator/*.cpp; do
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 g++ -shared -o "$output" "${objects[@]}" $(pkg-config --libs openblas)
-echo "built $output: the CUDA kernels on the CPU emulator"
+g++ "${flags[@]}" -x c++ "$build/selftest.cu" -x none "$build/runtime.o" "$build/cublas.o" -o "$(dirname "$output")/selftest" \
+    $(pkg-config --libs openblas)
+echo "built $output: the CUDA kernels on the CPU emulator, and its self-test"

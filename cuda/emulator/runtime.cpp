@@ -93,6 +93,7 @@ struct Block {
     float shuffle_slots[2][kMaxThreads];
     Fiber *running = nullptr;
     void *scheduler_stack_pointer = nullptr;
+    bool reverse = false; // DPCUDA_EMULATOR_ORDER=reverse
 };
 
 thread_local Block *active = nullptr;
@@ -163,12 +164,10 @@ void wait_at(State barrier) {
     dpcemu_switch_stack(&block.running->stack_pointer, block.scheduler_stack_pointer);
 }
 
+/// Read at every launch, so that one process (the emulator's self-test) can run a kernel both ways.
 bool reverse_order() {
-    static const bool reverse = [] {
-        const char *order = getenv("DPCUDA_EMULATOR_ORDER");
-        return order != nullptr && strcmp(order, "reverse") == 0;
-    }();
-    return reverse;
+    const char *order = getenv("DPCUDA_EMULATOR_ORDER");
+    return order != nullptr && strcmp(order, "reverse") == 0;
 }
 
 const char *state_name(State state) {
@@ -239,10 +238,9 @@ bool run_block(Block &block) {
         unsigned x = current.block_size.x, y = current.block_size.y;
         fiber.thread = uint3{(unsigned)i % x, ((unsigned)i / x) % y, (unsigned)i / (x * y)};
     }
-    bool reverse = reverse_order();
     for (;;) {
         for (int step = 0; step < count; step++) {
-            Fiber &fiber = block.fibers[reverse ? count - 1 - step : step];
+            Fiber &fiber = block.fibers[block.reverse ? count - 1 - step : step];
             if (fiber.state != State::runnable) continue;
             block.running = &fiber;
             current.thread = fiber.thread;
@@ -288,15 +286,15 @@ void run_grid(dim3 grid, dim3 block_size, const char *kernel, void (*body)(void 
     block.body = body;
     block.context = context;
     block.threads = (int)threads;
+    block.reverse = reverse_order();
     block.fibers.resize(threads);
     Block *outer = active;
     active = &block;
     current.block_size = block_size;
     current.grid_size = grid;
     uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
-    bool reverse = reverse_order();
     for (uint64_t step = 0; step < blocks; step++) {
-        uint64_t index = reverse ? blocks - 1 - step : step;
+        uint64_t index = block.reverse ? blocks - 1 - step : step;
         current.block = uint3{(unsigned)(index % grid.x), (unsigned)((index / grid.x) % grid.y),
                               (unsigned)(index / ((uint64_t)grid.x * grid.y))};
         if (!run_block(block)) break;

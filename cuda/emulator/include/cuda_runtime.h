@@ -19,9 +19,10 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-// One block runs at a time on the launching host thread, so a function-local static is exactly
-// one block's shared memory; like CUDA's, it starts each block holding whatever was there.
-#define __shared__ static
+// One block runs at a time on the launching host thread, so a function-local static of that
+// thread is exactly one block's shared memory; like CUDA's, it starts each block holding
+// whatever was there.
+#define __shared__ static thread_local
 
 struct uint3 {
     unsigned x, y, z;
