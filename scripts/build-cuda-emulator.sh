@@ -17,7 +17,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 output="${1:-$root/artifacts/cuda-emulator/libdpcuda.so}"
 build="$(dirname "$output")/sources"
-rm -rf "$build"
+selftest="$(dirname "$output")/selftest"
+rm -rf "$build" "$output" "$selftest"  # a failed build leaves nothing older behind to be tested
 mkdir -p "$build"
 # g++ has no launch syntax: kernel<<<grid, block>>>(arguments) becomes
 # dpcemu_launch(kernel, grid, block, arguments). A launch this does not rewrite fails to compile.
@@ -39,6 +40,6 @@ for source in "$build"/*.cu "$root"/cuda/emulator/*.cpp; do
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 g++ -shared -o "$output" "${objects[@]}" $(pkg-config --libs openblas)
-g++ "${flags[@]}" -x c++ "$build/selftest.cu" -x none "$build/runtime.o" "$build/cublas.o" -o "$(dirname "$output")/selftest" \
+g++ "${flags[@]}" -x c++ "$build/selftest.cu" -x none "$build/runtime.o" "$build/cublas.o" -o "$selftest" \
     $(pkg-config --libs openblas)
 echo "built $output: the CUDA kernels on the CPU emulator, and its self-test"

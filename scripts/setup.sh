@@ -6,7 +6,8 @@
 #   bash scripts/setup.sh --no-python-packages   # skip step 2: what the main job needs, no more
 #
 # Steps, each skipped when its result is already there:
-#   1. apt: libopenblas-dev libopenmpi-dev openmpi-bin pkg-config python3-pip
+#   1. apt: g++ (nvcc's host compiler, and the CUDA emulator's) libopenblas-dev libopenmpi-dev
+#      openmpi-bin pkg-config python3-pip
 #      (apt is not touched at all when every one of them is installed);
 #   2. pip: torch 2.13 (CPU), transformers, safetensors, tokenizers, sentencepiece (the tokenizer
 #      parity test), sentence-transformers (the embed test); skipped when all of them import;
@@ -17,7 +18,7 @@
 #   5. swift build -c release.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 build_release=1
 python_packages=1
@@ -39,7 +40,7 @@ PATH="$PATH:/opt/swift/usr/bin"
 command -v swift >/dev/null 2>&1 || die "swift not found on PATH (nor in /opt/swift/usr/bin)"
 
 # --- 1. System packages -------------------------------------------------------------------
-apt_packages=(libopenblas-dev libopenmpi-dev openmpi-bin pkg-config python3-pip)
+apt_packages=(g++ libopenblas-dev libopenmpi-dev openmpi-bin pkg-config python3-pip)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -20,16 +20,19 @@
 #    a non-zero exit and one line naming the file (with line and column) or option;
 # 6. the CUDA kernels compile (scripts/build-cuda.sh --fetch-toolkit: PyPI's nvcc where there
 #    is no CUDA) and dp-train loads the library; without a GPU, --backend cuda is one clear line;
-# 7. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
+# 7. the CUDA kernels on the CPU emulator (scripts/tests/check_cuda_emulator.sh): its self-test,
+#    DPCUDATests against the CPU backend in both thread orders, and 1, 2 and 4 ranks on
+#    --backend cuda agreeing within 1e-5;
+# 8. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
 #    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75, and 200 steps in
 #    bf16 and in tf32 follow fp32's loss curve;
-# 8. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
+# 9. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
 #    disk and a stalled rank each end the job cleanly, and nothing already saved is lost;
-# 9. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun
+# 10. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun
 #    over TCP across them gives the single-host results bit for bit, also under tbf limits;
-# 10. a real Slurm (scripts/tests/check_slurm.py): the scripts of cluster/slurm/ submitted as
+# 11. a real Slurm (scripts/tests/check_slurm.py): the scripts of cluster/slurm/ submitted as
 #    they are, preemption and requeue included; the daemons are stopped afterwards;
-# 11. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999).
+# 12. `dp-train embed` against sentence-transformers on 1,000 real sentences (cosine >= 0.9999).
 # A failed set-up stops here. Every later stage runs even when one fails, so that one CI run
 # shows every failure; the exit status is then that of the first failed stage.
 set -euo pipefail
@@ -201,6 +204,7 @@ stage "swift test -c release" swift test -c release
 stage "smoke: dp-train bench" smoke_bench
 stage "bad input: clear one-line errors" bad_input
 stage "cuda: the kernels compile and the library loads" check_cuda_build
+stage "cuda: the kernels on the CPU emulator" bash scripts/tests/check_cuda_emulator.sh
 stage "trainer: rank-count invariance, resume, signals" check_trainer
 stage "faults: killed, stalled, full disk" python3 scripts/tests/check_faults.py --bin .build/release/dp-train \
     --data artifacts/data/vader-movies.tsv

@@ -315,7 +315,11 @@ int main() {
     for (const Case &c : cases) {
         fflush(stdout);
         pid_t child = fork();
-        if (child == 0) _exit(c.check() ? 0 : 1);
+        if (child == 0) {
+            bool passed = c.check();
+            fflush(stdout);
+            _exit(passed ? 0 : 1);
+        }
         int status = 0;
         waitpid(child, &status, 0);
         bool passed = WIFEXITED(status) && WEXITSTATUS(status) == 0;
