@@ -1,6 +1,7 @@
 // Whole models on CUDA: one full training step (forward with dropout, loss, backward, clipping,
 // AdamW) against the CPU backend from the same weights and batch, and the golden PyTorch
-// tensors of the committed tiny cases, as GoldenModelTests checks them on the CPU.
+// tensors of the committed tiny cases and of all-MiniLM-L6-v2, as GoldenModelTests checks them
+// on the CPU.
 
 import DPBackend
 import DPModels
@@ -110,44 +111,21 @@ final class CUDAModelParityTests: XCTestCase {
         return host
     }
 
-    /// GoldenModelTests' check, on the CUDA backend, with its tolerances: forward activations
-    /// relative 1e-4 and absolute 2e-5, gradients relative 1e-3 and absolute 1e-4, each element
-    /// held to the scale of its whole tensor (see GoldenModelTests for why).
+    /// GoldenModelTests' check, with its tolerances, on the CUDA backend.
     func testTinyModelsMatchTransformersOnCUDA() throws {
         let cuda = try makeCUDABackend()
-        let activations = Tolerance(relative: 1e-4, absolute: 2e-5), gradients = Tolerance(relative: 1e-3, absolute: 1e-4)
         for golden in try goldenCases() {
-            let (model, _) = try EncoderModel.load(from: golden.directory, backend: cuda)
-            let batch = try golden.batch(for: model)
-            model.forward(batch, dropout: nil)
-            for index in 0...model.layout.schedule.count {
-                expect(model.hiddenState(index), golden, "hidden_states.\(index)", activations)
-            }
-            if golden.has("pooled_output") { expect(model.poolerOutput(), golden, "pooled_output", activations) }
-            if golden.has("pooled") { expect(model.pooledFeatures(), golden, "pooled", activations) }
-            expect(model.logits(), golden, "logits", activations)
-            let losses = model.loss(try golden.targets(for: model), gradScale: 1 / Float(batch.B))
-            expect([losses.reduce(0, +) / Float(batch.B)], golden, "loss", activations)
-            model.zeroGradients()
-            model.backward()
-            let all = download(model.gradients, model.parameterCount, cuda)
-            let stored = Set(try CheckpointFolder(directory: golden.directory).loadTensorNames())
-            for spec in model.table.specs {
-                let name = stored.contains(spec.name) ? spec.name : model.layout.prefix + spec.name
-                expect(Array(all[spec.range]), golden, "grad." + name, gradients)
-            }
+            for problem in try golden.mismatchesWithTransformers(on: cuda) { XCTFail(problem) }
             print("golden \(golden.name) on \(cuda.deviceName): checked")
         }
     }
 
-    private func expect(_ got: [Float], _ golden: GoldenCase, _ tensor: String, _ tolerance: Tolerance,
-                        file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            if let problem = mismatch(got, try golden.floats(tensor).map(Double.init), tolerance) {
-                XCTFail("\(golden.name) \(tensor) on CUDA: \(problem)", file: file, line: line)
-            }
-        } catch {
-            XCTFail("\(golden.name) \(tensor): \(error)", file: file, line: line)
+    /// The real all-MiniLM-L6-v2 (6 layers, 384 wide, tokenised sentences) on CUDA.
+    func testMiniLMMatchesTransformersOnCUDA() throws {
+        let cuda = try makeCUDABackend()
+        guard let golden = try GoldenCase.miniLM() else {
+            throw XCTSkip("DPTRAIN_MINILM_GOLDEN is not set; scripts/test.sh generates the all-MiniLM-L6-v2 golden tensors")
         }
+        for problem in try golden.mismatchesWithTransformers(on: cuda) { XCTFail(problem) }
     }
 }

@@ -406,11 +406,13 @@ const char *cudaGetErrorString(cudaError_t error) {
 
 cudaError_t cudaMalloc(void **pointer, size_t bytes) {
     if (dpcemu::sticky != cudaSuccess) return dpcemu::sticky;
-    // 256-byte alignment, as cudaMalloc guarantees; one byte more keeps even an empty request distinct.
-    size_t rounded = (bytes + 256) & ~(size_t)255;
-    void *memory = aligned_alloc(256, rounded);
-    if (memory == nullptr) return dpcemu::record(cudaErrorMemoryAllocation, "cudaMalloc(%zu)", bytes);
-    memset(memory, 0xFF, rounded); // every float a NaN
+    // 256-byte alignment, as cudaMalloc guarantees, and not a byte more, so that under
+    // AddressSanitizer (scripts/build-cuda-emulator.sh --sanitize) the first byte past the
+    // request is already a fault; an empty request still gets a distinct address.
+    void *memory = nullptr;
+    if (posix_memalign(&memory, 256, bytes > 0 ? bytes : 1) != 0)
+        return dpcemu::record(cudaErrorMemoryAllocation, "cudaMalloc(%zu)", bytes);
+    memset(memory, 0xFF, bytes); // every float a NaN
     std::lock_guard<std::mutex> guard(dpcemu::memory_lock);
     dpcemu::allocations[(uintptr_t)memory] = bytes;
     *pointer = memory;

@@ -2,9 +2,12 @@
 # The CUDA backend without a GPU: the kernels of cuda/kernels/ built for the CPU emulator
 # (scripts/build-cuda-emulator.sh), then
 #   1. the emulator's self-test (cuda/emulator/selftest.cu): each mistake it claims to catch;
-#   2. DPCUDATests (every op and two training steps against the CPU backend in fp32, tf32 and
-#      bf16, and the golden PyTorch tensors) in the scheduler's forward and reverse thread order,
-#      so a kernel that reads another thread's write without a barrier fails in one of them;
+#   2. DPCUDATests (every op, and training steps against the CPU backend: two in fp32, one in tf32
+#      and bf16; the golden PyTorch tensors, all-MiniLM-L6-v2's included) in the scheduler's
+#      forward and reverse thread order, so a kernel that reads another thread's write without a
+#      barrier fails in one of them;
+#      then once more with the library under AddressSanitizer, which stops at the first byte a
+#      kernel reads or writes outside its allocations (compute-sanitizer's memcheck, on the CPU);
 #   3. check_trainer section 1 on `--backend cuda`: 1, 2 and 4 MPI ranks sharing the emulated GPU
 #      agree within 1e-5.
 # It proves the kernels' logic and the Swift side's use of the ABI, not their speed, the GPU's
@@ -17,26 +20,44 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 log() { printf '[cuda-emulator] %s\n' "$*"; }
 
-bash scripts/build-cuda-emulator.sh
-artifacts/cuda-emulator/selftest
-export DPTRAIN_CUDA_LIBRARY="$PWD/artifacts/cuda-emulator/libdpcuda.so"
-
-for order in forward reverse; do
+# DPCUDATests against the library $1 ($2 says how, for the log), with the name=value words after
+# them in the environment.
+cuda_tests() {
+    local library=$1 what=$2 out rc=0 worst
+    shift 2
     out=$(mktemp)
-    rc=0
-    DPCUDA_EMULATOR_ORDER=$order swift test -c release --skip-build --filter DPCUDATests > "$out" 2>&1 || rc=$?
+    env DPTRAIN_CUDA_LIBRARY="$library" "$@" swift test -c release --skip-build --filter DPCUDATests > "$out" 2>&1 || rc=$?
     # A library that fails to load turns every CUDA test into a skip, which XCTest counts as a pass.
-    if [ "$rc" -ne 0 ] || grep -qE "skipped|skipping" "$out"; then
-        grep -E "error:|skipped|Executed" "$out" | head -n 20
-        log "DPCUDATests in $order order: exit $rc"
+    if [ "$rc" -ne 0 ] || grep -qE "skipped|skipping|ERROR: AddressSanitizer" "$out"; then
+        grep -E -A12 "error:|skipped|skipping|ERROR: AddressSanitizer|Executed" "$out" | head -n 40
+        log "DPCUDATests $what: exit $rc"
         rm -f "$out"
-        exit 1
+        return 1
     fi
     worst=$(grep -E "^parity .*normalised error" "$out" | grep -vE "^parity (tf32|bf16) " |
         awk '{ for (i = 1; i < NF; i++) if ($i == "error") print $(i + 1) }' | sort -g | tail -n 1)
-    log "DPCUDATests in $order order: $(grep -E "Executed [0-9]+ tests" "$out" | tail -n 1 | sed 's/^[[:space:]]*//'); worst fp32 normalised error $worst (slices included)"
+    log "DPCUDATests $what: $(grep -E "Executed [0-9]+ tests" "$out" | tail -n 1 | sed 's/^[[:space:]]*//'); worst fp32 normalised error $worst (slices included)"
     rm -f "$out"
-done
+}
 
+# The real-model golden test runs on CUDA too; scripts/test.sh has generated its tensors already.
+if [ -z "${DPTRAIN_MINILM_GOLDEN:-}" ]; then
+    DPTRAIN_MINILM_GOLDEN="$PWD/artifacts/golden/minilm"
+    [ -f "$DPTRAIN_MINILM_GOLDEN/golden.safetensors" ] || python3 scripts/golden.py --case minilm \
+        --model-dir artifacts/models/all-MiniLM-L6-v2 --out "$DPTRAIN_MINILM_GOLDEN"
+    export DPTRAIN_MINILM_GOLDEN
+fi
+
+bash scripts/build-cuda-emulator.sh
+artifacts/cuda-emulator/selftest
+library="$PWD/artifacts/cuda-emulator/libdpcuda.so"
+cuda_tests "$library" "in forward order" DPCUDA_EMULATOR_ORDER=forward
+cuda_tests "$library" "in reverse order" DPCUDA_EMULATOR_ORDER=reverse
+
+bash scripts/build-cuda-emulator.sh --sanitize
+cuda_tests "$PWD/artifacts/cuda-emulator-asan/libdpcuda.so" "under AddressSanitizer" \
+    LD_PRELOAD="$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
+
+export DPTRAIN_CUDA_LIBRARY="$library"
 python3 scripts/tests/check_trainer.py --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv \
     --backend cuda --sections 1
