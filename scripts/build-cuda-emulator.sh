@@ -7,12 +7,17 @@
 #
 #   scripts/build-cuda-emulator.sh                  # writes artifacts/cuda-emulator/libdpcuda.so
 #   scripts/build-cuda-emulator.sh path/to/libdpcuda.so
-#   scripts/build-cuda-emulator.sh --sanitize      # artifacts/cuda-emulator-asan/: with AddressSanitizer
+#   DPTRAIN_CUDA_LIBRARY=artifacts/cuda-emulator/libdpcuda.so swift test -c release --filter DPCUDATests
+#
+#   scripts/build-cuda-emulator.sh --sanitize       # artifacts/cuda-emulator-asan/: under AddressSanitizer
 #   LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
 #       DPTRAIN_CUDA_LIBRARY=artifacts/cuda-emulator-asan/libdpcuda.so swift test -c release --filter DPCUDATests
 #   (a kernel that reads or writes a byte outside its allocations then stops with ASan's report:
 #   compute-sanitizer's memcheck, on the CPU)
-#   DPTRAIN_CUDA_LIBRARY=artifacts/cuda-emulator/libdpcuda.so swift test -c release --filter DPCUDATests
+#
+#   scripts/build-cuda-emulator.sh --coverage       # artifacts/cuda-emulator-coverage/: gcov counters, -O0
+#   (run anything against that library, then `cd artifacts/cuda-emulator-coverage/sources &&
+#   gcov -n *.cu` says how many of each kernel file's lines ran)
 #
 # Beside the library it builds `selftest` (cuda/emulator/selftest.cu), the emulator's own test;
 # scripts/tests/check_cuda_emulator.sh runs both.
@@ -20,14 +25,13 @@
 # Needs only g++ and OpenBLAS (scripts/setup.sh installs both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-sanitize=()
-default_output="$root/artifacts/cuda-emulator/libdpcuda.so"
-if [ "${1:-}" = --sanitize ]; then
-    sanitize=(-fsanitize=address -fno-omit-frame-pointer)
-    default_output="$root/artifacts/cuda-emulator-asan/libdpcuda.so"
-    shift
-fi
-output="${1:-$default_output}"
+instrument=()
+variant=cuda-emulator
+case "${1:-}" in
+    --sanitize) instrument=(-fsanitize=address -fno-omit-frame-pointer); variant=cuda-emulator-asan; shift ;;
+    --coverage) instrument=(--coverage -O0); variant=cuda-emulator-coverage; shift ;;
+esac
+output="${1:-$root/artifacts/$variant/libdpcuda.so}"
 build="$(dirname "$output")/sources"
 selftest="$(dirname "$output")/selftest"
 rm -rf "$build" "$output" "$selftest"  # a failed build leaves nothing older behind to be tested
@@ -38,7 +42,7 @@ for source in "$root"/cuda/kernels/* "$root"/cuda/emulator/selftest.cu; do
     sed -E 's/([A-Za-z_][A-Za-z0-9_]*(<[A-Za-z0-9_]*>)?)<<<(.*)>>>\(/dpcemu_launch(\1, \3, /' "$source" \
         > "$build/$(basename "$source")"
 done
-flags=("${sanitize[@]}" -O2 -std=c++20 -fPIC -Wall -Wno-sign-compare -Werror -I "$root/cuda/emulator/include" -I "$root/Sources/CDPCUDA/include"
+flags=(-O2 "${instrument[@]}" -std=c++20 -fPIC -Wall -Wno-sign-compare -Werror -I "$root/cuda/emulator/include" -I "$root/Sources/CDPCUDA/include"
        $(pkg-config --cflags openblas))
 objects=()
 pids=()
@@ -51,7 +55,7 @@ for source in "$build"/*.cu "$root"/cuda/emulator/*.cpp; do
     if [ "${#pids[@]}" -ge "$(nproc)" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
-g++ "${sanitize[@]}" -shared -o "$output" "${objects[@]}" $(pkg-config --libs openblas)
+g++ "${instrument[@]}" -shared -o "$output" "${objects[@]}" $(pkg-config --libs openblas)
 g++ "${flags[@]}" -x c++ "$build/selftest.cu" -x none "$build/runtime.o" "$build/cublas.o" -o "$selftest" \
     $(pkg-config --libs openblas)
 echo "built $output: the CUDA kernels on the CPU emulator, and its self-test"

@@ -13,6 +13,10 @@
 // DPCUDA_EMULATOR_ORDER=reverse runs blocks, and the threads between two barriers, in reverse
 // order: a kernel that reads what another thread writes without a barrier between them then
 // sees a different value in one of the two orders.
+//
+// DPCUDA_EMULATOR_MEMORY=<bytes> gives the emulated GPU that much memory, so that running out of
+// it can be tested: a cudaMalloc beyond it fails with cudaErrorMemoryAllocation, as on a GPU.
+// DPCUDA_EMULATOR_DEVICES=<n> makes it n GPUs (1 by default).
 #include "cuda_runtime.h"
 
 #include <stdarg.h>
@@ -53,6 +57,13 @@ cudaError_t record(cudaError_t error, const char *format, ...) {
 
 std::mutex memory_lock;
 std::map<uintptr_t, size_t> allocations; // start -> bytes
+size_t bytes_in_use = 0;                 // the sum of allocations' bytes
+
+/// DPCUDA_EMULATOR_MEMORY, or no limit.
+size_t memory_capacity() {
+    const char *configured = getenv("DPCUDA_EMULATOR_MEMORY");
+    return configured != nullptr ? (size_t)strtoull(configured, nullptr, 10) : SIZE_MAX;
+}
 
 /// The allocation holding [pointer, pointer + bytes), as (start, bytes), or bytes 0 when none does.
 std::pair<uintptr_t, size_t> allocation_holding(const void *pointer, size_t bytes) {
@@ -409,12 +420,17 @@ cudaError_t cudaMalloc(void **pointer, size_t bytes) {
     // 256-byte alignment, as cudaMalloc guarantees, and not a byte more, so that under
     // AddressSanitizer (scripts/build-cuda-emulator.sh --sanitize) the first byte past the
     // request is already a fault; an empty request still gets a distinct address.
+    std::lock_guard<std::mutex> guard(dpcemu::memory_lock);
+    size_t capacity = dpcemu::memory_capacity();
+    if (bytes > capacity - dpcemu::bytes_in_use)
+        return dpcemu::record(cudaErrorMemoryAllocation, "out of memory: %zu bytes requested, %zu of %zu in use", bytes,
+                              dpcemu::bytes_in_use, capacity);
     void *memory = nullptr;
     if (posix_memalign(&memory, 256, bytes > 0 ? bytes : 1) != 0)
-        return dpcemu::record(cudaErrorMemoryAllocation, "cudaMalloc(%zu)", bytes);
+        return dpcemu::record(cudaErrorMemoryAllocation, "out of memory: the host refused %zu bytes", bytes);
     memset(memory, 0xFF, bytes); // every float a NaN
-    std::lock_guard<std::mutex> guard(dpcemu::memory_lock);
     dpcemu::allocations[(uintptr_t)memory] = bytes;
+    dpcemu::bytes_in_use += bytes;
     *pointer = memory;
     return cudaSuccess;
 }
@@ -426,6 +442,7 @@ cudaError_t cudaFree(void *pointer) {
         auto found = dpcemu::allocations.find((uintptr_t)pointer);
         if (found == dpcemu::allocations.end())
             return dpcemu::record(cudaErrorInvalidDevicePointer, "cudaFree(%p): not an allocation's start", pointer);
+        dpcemu::bytes_in_use -= found->second;
         dpcemu::allocations.erase(found);
     }
     free(pointer);

@@ -219,6 +219,19 @@ bool fresh_memory_reads_as_nan() {
     return true;
 }
 
+bool memory_beyond_the_configured_capacity_is_refused() {
+    setenv("DPCUDA_EMULATOR_MEMORY", "4096", 1);
+    void *first = nullptr, *second = nullptr;
+    if (cudaMalloc(&first, 3000) != cudaSuccess) return false;
+    if (cudaMalloc(&second, 2000) != cudaErrorMemoryAllocation) {
+        printf("    5000 bytes fit in 4096\n");
+        return false;
+    }
+    if (!failed_with(cudaErrorMemoryAllocation, "2000 bytes requested, 3000 of 4096 in use")) return false;
+    cudaFree(first);
+    return cudaMalloc(&second, 2000) == cudaSuccess;
+}
+
 cublasHandle_t blas() {
     cublasHandle_t handle = nullptr;
     if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) exit(1);
@@ -303,6 +316,7 @@ const Case cases[] = {
     {"a host pointer in a kernel is refused", a_host_pointer_in_a_kernel_is_refused},
     {"a copy past its allocation is refused", a_copy_past_its_allocation_is_refused},
     {"fresh memory reads as NaN", fresh_memory_reads_as_nan},
+    {"memory beyond the configured capacity is refused", memory_beyond_the_configured_capacity_is_refused},
     {"sgemm matches a loop", sgemm_matches_a_loop},
     {"sgemm refuses bad arguments", sgemm_refuses_bad_arguments},
     {"tf32 products round their operands unless pedantic", tf32_products_round_their_operands_unless_pedantic},

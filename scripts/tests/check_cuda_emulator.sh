@@ -8,7 +8,8 @@
 #      barrier fails in one of them;
 #      then once more with the library under AddressSanitizer, which stops at the first byte a
 #      kernel reads or writes outside its allocations (compute-sanitizer's memcheck, on the CPU);
-#   3. check_trainer section 1 on `--backend cuda`: 1, 2 and 4 MPI ranks sharing the emulated GPU
+#   3. `dp-train train` on a GPU too small for the model: one line saying what to change, exit 1;
+#   4. check_trainer section 1 on `--backend cuda`: 1, 2 and 4 MPI ranks sharing the emulated GPU
 #      agree within 1e-5.
 # It proves the kernels' logic and the Swift side's use of the ABI, not their speed, the GPU's
 # memory model or how its tensor cores round (cuda/NOTES.md, Version 4).
@@ -59,5 +60,19 @@ cuda_tests "$PWD/artifacts/cuda-emulator-asan/libdpcuda.so" "under AddressSaniti
     LD_PRELOAD="$(g++ -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0
 
 export DPTRAIN_CUDA_LIBRARY="$library"
+
+# Out of GPU memory (a 100 MB GPU: MiniLM's parameters alone take 91 MB) is one line that says
+# what to change, and exit status 1, not a crash.
+run=$(mktemp -d)
+err=$(DPCUDA_EMULATOR_MEMORY=100000000 .build/release/dp-train train --ranks 1 --backend cuda \
+    --model artifacts/models/all-MiniLM-L6-v2 --train artifacts/data/vader-movies.tsv --label-column sentiment \
+    --max-steps 1 --output "$run/out" 2>&1 >/dev/null) && rc=0 || rc=$?
+rm -rf "$run"
+if [ "$rc" -ne 1 ] || [ "$(printf '%s\n' "$err" | grep -c .)" -ne 1 ] ||
+    ! printf '%s\n' "$err" | grep -q "is out of memory in .*--micro-batch-size"; then
+    log "out of GPU memory: expected exit 1 and one line naming the way out; got exit $rc: $err"
+    exit 1
+fi
+log "out of GPU memory: $err"
 python3 scripts/tests/check_trainer.py --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv \
     --backend cuda --sections 1

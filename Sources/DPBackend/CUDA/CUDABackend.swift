@@ -5,8 +5,10 @@
 // Every pointer this backend hands out is device memory; only upload, download and
 // sumOfSquares touch the host. Products run through cuBLAS in plain fp32 (no TF32), so results
 // match the CPU backend to rounding; in tf32 and bf16 modes the linear layers round their
-// operands as the CPU backend does (Precision.swift) and use the tensor cores. A failing CUDA call inside an op stops the process with
-// the library's message: an op has no way to report it, and no later result could be trusted.
+// operands as the CPU backend does (Precision.swift) and use the tensor cores. A failing CUDA
+// call inside an op stops the process: an op has no way to report it, and no later result could
+// be trusted. Running out of GPU memory is the user's to fix, so it ends with one line that says
+// how; any other failure is a bug here, and crashes with the library's message and a backtrace.
 
 import CDPCUDA
 import Foundation
@@ -102,9 +104,19 @@ public final class CUDABackend: Backend {
     /// Stops on a failed call: see the file comment for why an op cannot go on.
     @inline(__always)
     func check(_ status: Int32, _ operation: StaticString) {
-        if status != 0 {
-            fatalError("CUDA backend, \(operation): \(Self.lastError(api))")
+        if status != 0 { stop(operation) }
+    }
+
+    private func stop(_ operation: StaticString) -> Never {
+        let message = Self.lastError(api)
+        guard message.contains("cudaErrorMemoryAllocation") else {
+            fatalError("CUDA backend, \(operation): \(message)")
         }
+        let advice = "use smaller batches (--batch-size, or in training --micro-batch-size to split each rank's "
+            + "shard) or shorter sequences (--max-length)"
+        FileHandle.standardError.write(Data(
+            "Error: GPU \(device) (\(deviceName)) is out of memory in \(operation) (\(message)); \(advice)\n".utf8))
+        exit(EXIT_FAILURE)
     }
 
     /// Waits for every queued kernel, e.g. before reading a host clock.
