@@ -21,8 +21,8 @@
 # 6. the CUDA kernels compile (scripts/build-cuda.sh --fetch-toolkit: PyPI's nvcc where there
 #    is no CUDA) and dp-train loads the library; without a GPU, --backend cuda is one clear line;
 # 7. the CUDA kernels on the CPU emulator (scripts/tests/check_cuda_emulator.sh): its self-test,
-#    DPCUDATests against the CPU backend in both thread orders, and 1, 2 and 4 ranks on
-#    --backend cuda agreeing within 1e-5;
+#    DPCUDATests against the CPU backend in both thread orders and under AddressSanitizer, out of
+#    GPU memory as one line, and 1, 2 and 4 ranks on --backend cuda agreeing within 1e-5;
 # 8. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
 #    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75, and 200 steps in
 #    bf16 and in tf32 follow fp32's loss curve;

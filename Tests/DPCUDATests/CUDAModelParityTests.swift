@@ -124,7 +124,7 @@ final class CUDAModelParityTests: XCTestCase {
     func testMiniLMMatchesTransformersOnCUDA() throws {
         let cuda = try makeCUDABackend()
         guard let golden = try GoldenCase.miniLM() else {
-            throw XCTSkip("DPTRAIN_MINILM_GOLDEN is not set; scripts/test.sh generates the all-MiniLM-L6-v2 golden tensors")
+            throw XCTSkip(GoldenCase.miniLMUnset)
         }
         for problem in try golden.mismatchesWithTransformers(on: cuda) { XCTFail(problem) }
     }

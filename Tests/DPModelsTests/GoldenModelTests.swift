@@ -20,7 +20,7 @@ final class GoldenModelTests: XCTestCase {
 
     func testMiniLMMatchesTransformers() throws {
         guard let golden = try GoldenCase.miniLM() else {
-            throw XCTSkip("DPTRAIN_MINILM_GOLDEN is not set; scripts/test.sh generates the all-MiniLM-L6-v2 golden tensors")
+            throw XCTSkip(GoldenCase.miniLMUnset)
         }
         try check(golden, threads: 2)
     }

@@ -99,6 +99,10 @@ extension GoldenCase {
         return problems
     }
 
+    /// Why a test of the real model skips when miniLM() is nil.
+    public static let miniLMUnset =
+        "DPTRAIN_MINILM_GOLDEN is not set; scripts/test.sh generates the all-MiniLM-L6-v2 golden tensors"
+
     /// The all-MiniLM-L6-v2 case that scripts/test.sh generates, or nil when DPTRAIN_MINILM_GOLDEN is unset.
     public static func miniLM() throws -> GoldenCase? {
         guard let path = ProcessInfo.processInfo.environment["DPTRAIN_MINILM_GOLDEN"] else { return nil }

@@ -72,12 +72,9 @@ correctness() {
     within 180 "$tests" DPCUDATests.CUDAOpParityTests,DPCUDATests.CUDAModelParityTests > "$out/tests.log" 2>&1 || status=1
     echo "== parity tests ($SECONDS s) =="
     grep -E ": error|skipped|Executed" "$out/tests.log" | tail -n 15
-    # fp32 is held to 1e-6 (slices 1e-5), the rounded modes to their own bounds: worst of each.
     for mode in fp32 rounded; do
         echo "worst normalised errors, $mode:"
-        grep -E "^parity .*normalised error" "$out/tests.log" |
-            if [ "$mode" = fp32 ]; then grep -vE "^parity (tf32|bf16) "; else grep -E "^parity (tf32|bf16) "; fi |
-            awk '{ for (i = 1; i < NF; i++) if ($i == "error") print $(i + 1) "\t" $0 }' | sort -g | tail -n 3 | cut -f2-
+        bash scripts/tests/worst_parity.sh "$out/tests.log" "$mode"
     done
 
     # The machine has no MPI: PyPI's Open MPI 5, whose libmpi.so.40 goes ahead of the bundled one.

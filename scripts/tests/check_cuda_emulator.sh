@@ -24,7 +24,7 @@ log() { printf '[cuda-emulator] %s\n' "$*"; }
 # DPCUDATests against the library $1 ($2 says how, for the log), with the name=value words after
 # them in the environment.
 cuda_tests() {
-    local library=$1 what=$2 out rc=0 worst
+    local library=$1 what=$2 out rc=0
     shift 2
     out=$(mktemp)
     env DPTRAIN_CUDA_LIBRARY="$library" "$@" swift test -c release --skip-build --filter DPCUDATests > "$out" 2>&1 || rc=$?
@@ -35,9 +35,8 @@ cuda_tests() {
         rm -f "$out"
         return 1
     fi
-    worst=$(grep -E "^parity .*normalised error" "$out" | grep -vE "^parity (tf32|bf16) " |
-        awk '{ for (i = 1; i < NF; i++) if ($i == "error") print $(i + 1) }' | sort -g | tail -n 1)
-    log "DPCUDATests $what: $(grep -E "Executed [0-9]+ tests" "$out" | tail -n 1 | sed 's/^[[:space:]]*//'); worst fp32 normalised error $worst (slices included)"
+    log "DPCUDATests $what: $(grep -E "Executed [0-9]+ tests" "$out" | tail -n 1 | sed 's/^[[:space:]]*//')"
+    log "worst fp32 $(bash scripts/tests/worst_parity.sh "$out" fp32 1)"
     rm -f "$out"
 }
 
