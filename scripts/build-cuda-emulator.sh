@@ -56,6 +56,6 @@ for source in "$build"/*.cu "$root"/cuda/emulator/*.cpp; do
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
 g++ "${instrument[@]}" -shared -o "$output" "${objects[@]}" $(pkg-config --libs openblas)
-g++ "${flags[@]}" -x c++ "$build/selftest.cu" -x none "$build/runtime.o" "$build/cublas.o" -o "$selftest" \
+g++ "${flags[@]}" -x c++ "$build/selftest.cu" -x none "$build/runtime.o" "$build/cublas.o" "$build/profile.o" -o "$selftest" \
     $(pkg-config --libs openblas)
 echo "built $output: the CUDA kernels on the CPU emulator, and its self-test"

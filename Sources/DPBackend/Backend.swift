@@ -221,9 +221,13 @@ public protocol Backend: AnyObject {
     /// torch.optim.AdamW's update with decoupled weight decay applied first:
     /// p -= lr * wd * p; m, v updated; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
     /// With bc1 = bc2 = 1 this is BERTAdam: p -= lr * m / (sqrt(v) + eps).
-    func adamW(parameters: UnsafeMutablePointer<Float>,
-               gradients: UnsafePointer<Float>,
-               m: UnsafeMutablePointer<Float>,
-               v: UnsafeMutablePointer<Float>,
+    /// The decay applies where `decays` says so: bit i % 32 of word i / 32 is parameter i's. One
+    /// call covers the whole flat buffer, so a GPU runs one kernel a step rather than one per
+    /// run of biases and weights.
+    func adamW(parameters: UnsafeMutablePointer<Float>,                  // (count)
+               gradients: UnsafePointer<Float>,                          // (count)
+               m: UnsafeMutablePointer<Float>,                           // (count)
+               v: UnsafeMutablePointer<Float>,                           // (count)
+               decays: UnsafePointer<Int32>,                             // ((count + 31) / 32)
                count: Int, hyperparameters: AdamWHyperparameters)
 }

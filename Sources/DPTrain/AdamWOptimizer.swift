@@ -1,6 +1,7 @@
 // AdamW over the flat parameter buffer. Its two moments are flat buffers laid out like the
 // parameters, and the weight-decay decision comes from the parameter table (never biases or
-// LayerNorm), so one backend call covers each contiguous run of tensors that decay alike.
+// LayerNorm) as one bit per parameter in backend memory, so one backend call covers the whole
+// buffer.
 //
 // Bias correction on is torch.optim.AdamW: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // Bias correction off is BERTAdam, as in the original BERT code: p -= lr * m / (sqrt(v) + eps).
@@ -35,8 +36,8 @@ public final class AdamWOptimizer {
     public let v: UnsafeMutablePointer<Float>  // (P)
     /// Updates taken so far; the next update is number `step + 1` in Adam's bias correction.
     public internal(set) var step = 0
-    /// Contiguous runs of the flat buffer that share a decay decision.
-    public let runs: [(range: Range<Int>, decays: Bool)]
+    /// Which parameters decay, in backend memory: bit i % 32 of word i / 32 is parameter i's.
+    let decays: UnsafeMutablePointer<Int32>  // ((P + 31) / 32)
 
     public init(table: ParameterTable, settings: AdamWSettings, backend: Backend) {
         self.settings = settings
@@ -44,35 +45,31 @@ public final class AdamWOptimizer {
         count = table.totalCount
         m = backend.allocate(count: count)
         v = backend.allocate(count: count)
-        var runs: [(range: Range<Int>, decays: Bool)] = []
-        for spec in table.specs {
-            if let last = runs.last, last.decays == spec.decays, last.range.upperBound == spec.offset {
-                runs[runs.count - 1].range = last.range.lowerBound..<spec.range.upperBound
-            } else {
-                runs.append((spec.range, spec.decays))
-            }
+        var words = [UInt32](repeating: 0, count: (count + 31) / 32)
+        for spec in table.specs where spec.decays {
+            for i in spec.range { words[i >> 5] |= 1 << UInt32(i & 31) }
         }
-        self.runs = runs
+        decays = backend.allocateIndices(count: words.count)
+        words.withUnsafeBufferPointer { host in
+            host.withMemoryRebound(to: Int32.self) { backend.uploadIndices(decays, from: $0.baseAddress!, count: $0.count) }
+        }
     }
 
     deinit {
         backend.deallocate(m)
         backend.deallocate(v)
+        backend.deallocateIndices(decays)
     }
 
     public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
         step += 1
         let t = Float(step)
-        var hyperparameters = AdamWHyperparameters(
+        let hyperparameters = AdamWHyperparameters(
             learningRate: learningRate, beta1: settings.beta1, beta2: settings.beta2, epsilon: settings.epsilon,
-            weightDecay: 0,
+            weightDecay: settings.weightDecay,
             biasCorrection1: settings.biasCorrection ? 1 - powf(settings.beta1, t) : 1,
             biasCorrection2: settings.biasCorrection ? 1 - powf(settings.beta2, t) : 1)
-        for run in runs {
-            hyperparameters.weightDecay = run.decays ? settings.weightDecay : 0
-            backend.adamW(parameters: parameters + run.range.lowerBound, gradients: gradients + run.range.lowerBound,
-                          m: m + run.range.lowerBound, v: v + run.range.lowerBound,
-                          count: run.range.count, hyperparameters: hyperparameters)
-        }
+        backend.adamW(parameters: parameters, gradients: gradients, m: m, v: v, decays: decays, count: count,
+                      hyperparameters: hyperparameters)
     }
 }

@@ -1,5 +1,6 @@
 // AdamW against a Double reference of torch.optim.AdamW (bias-corrected) and of BERTAdam
-// (bc1 = bc2 = 1), three steps each, with decoupled weight decay applied first:
+// (bc1 = bc2 = 1), three steps each, with decoupled weight decay applied first where the mask
+// says so (to a random half of the parameters):
 //   p -= lr * wd * p
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
@@ -18,13 +19,13 @@ final class AdamWTests: XCTestCase {
 
     struct State { var p: [Double]; var m: [Double]; var v: [Double] }
 
-    func referenceStep(_ state: inout State, gradients: [Double], t: Int, biasCorrection: Bool) {
+    func referenceStep(_ state: inout State, gradients: [Double], decays: [Bool], t: Int, biasCorrection: Bool) {
         let lr = Double(learningRate), b1 = Double(beta1), b2 = Double(beta2)
         let eps = Double(epsilon), wd = Double(weightDecay)
         let bc1 = biasCorrection ? 1 - pow(b1, Double(t)) : 1
         let bc2 = biasCorrection ? 1 - pow(b2, Double(t)) : 1
         for i in state.p.indices {
-            state.p[i] -= lr * wd * state.p[i]
+            if decays[i] { state.p[i] -= lr * wd * state.p[i] }
             state.m[i] = b1 * state.m[i] + (1 - b1) * gradients[i]
             state.v[i] = b2 * state.v[i] + (1 - b2) * gradients[i] * gradients[i]
             state.p[i] -= lr / bc1 * state.m[i] / (state.v[i].squareRoot() / bc2.squareRoot() + eps)
@@ -38,6 +39,7 @@ final class AdamWTests: XCTestCase {
             let parameters = randomFloats(count, in: -2...2, seed: 90)
             let p = scope.floats(parameters)
             let m = scope.floats(count: count), v = scope.floats(count: count)
+            let mask = randomDecayMask(count, seed: 89), decays = scope.indices(mask.words)
             var state = State(p: parameters.doubles, m: .init(repeating: 0, count: count), v: .init(repeating: 0, count: count))
             for t in 1...3 {
                 // Gradients of mixed scale, with exact zeros (v = 0 at the first step: eps alone divides).
@@ -49,9 +51,10 @@ final class AdamWTests: XCTestCase {
                     learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay,
                     biasCorrection1: biasCorrection ? Float(1 - pow(Double(beta1), Double(t))) : 1,
                     biasCorrection2: biasCorrection ? Float(1 - pow(Double(beta2), Double(t))) : 1)
-                backend.adamW(parameters: p.pointer, gradients: g.pointer, m: m.pointer, v: v.pointer, count: count,
-                              hyperparameters: hyperparameters)
-                referenceStep(&state, gradients: gradients.doubles, t: t, biasCorrection: biasCorrection)
+                backend.adamW(parameters: p.pointer, gradients: g.pointer, m: m.pointer, v: v.pointer,
+                              decays: decays.pointer, count: count, hyperparameters: hyperparameters)
+                referenceStep(&state, gradients: gradients.doubles, decays: mask.decays, t: t,
+                              biasCorrection: biasCorrection)
                 // One Float rounding of p per step, and a few in the update (which is about lr).
                 assertClose(p.array, state.p, Tolerance(relative: 1e-6, absolute: 1e-7), "\(name) parameters after step \(t)")
                 assertClose(m.array, state.m, Tolerance(relative: 1e-5, absolute: 1e-9), "\(name) m after step \(t)")

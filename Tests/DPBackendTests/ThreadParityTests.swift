@@ -197,8 +197,9 @@ final class ThreadParityTests: XCTestCase {
             let hyperparameters = AdamWHyperparameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-6,
                                                        weightDecay: 0.01, biasCorrection1: 0.1, biasCorrection2: 0.001)
             let parameters = scope.floats(b)
+            let decays = scope.indices(randomDecayMask(count, seed: 5).words)
             backend.adamW(parameters: parameters.pointer, gradients: x.pointer, m: m.pointer, v: v.pointer,
-                          count: count, hyperparameters: hyperparameters)
+                          decays: decays.pointer, count: count, hyperparameters: hyperparameters)
             return [("add then scale", x.array), ("adamW parameters", parameters.array), ("adamW m", m.array),
                     ("adamW v", v.array)]
         }

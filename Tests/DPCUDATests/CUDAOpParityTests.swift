@@ -219,8 +219,9 @@ final class CUDAOpParityTests: XCTestCase {
                 let m = scope.floats(randomFloats(n, in: -0.1...0.1, seed: 3))
                 let v = scope.floats(randomFloats(n, in: 0...0.01, seed: 4))
                 let t = Float(step)
+                let decays = scope.indices(randomDecayMask(n, seed: 5).words)
                 scope.backend.adamW(parameters: parameters.pointer, gradients: gradients.pointer, m: m.pointer, v: v.pointer,
-                                    count: n, hyperparameters: AdamWHyperparameters(
+                                    decays: decays.pointer, count: n, hyperparameters: AdamWHyperparameters(
                                         learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-6,
                                         weightDecay: weightDecay, biasCorrection1: 1 - powf(0.9, t),
                                         biasCorrection2: 1 - powf(0.999, t)))

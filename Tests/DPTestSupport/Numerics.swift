@@ -22,6 +22,16 @@ public func randomDoubles(_ count: Int, in range: ClosedRange<Double> = -1...1, 
     return (0..<count).map { _ in Double.random(in: range, using: &generator) }
 }
 
+/// Which of `count` parameters take weight decay, drawn at random (reproducible from `seed`), as
+/// Backend.adamW's mask of ((count + 31) / 32) words and as one Bool per parameter.
+public func randomDecayMask(_ count: Int, seed: UInt64) -> (words: [Int32], decays: [Bool]) {
+    var generator = SeededGenerator(seed: seed)
+    let decays = (0..<count).map { _ in Bool.random(using: &generator) }
+    var words = [UInt32](repeating: 0, count: (count + 31) / 32)
+    for (i, decay) in decays.enumerated() where decay { words[i / 32] |= 1 << UInt32(i % 32) }
+    return (words.map { Int32(bitPattern: $0) }, decays)
+}
+
 /// `count` indices drawn uniformly from `range`, reproducible from `seed`.
 public func randomIndices(_ count: Int, in range: Range<Int32>, seed: UInt64) -> [Int32] {
     var generator = SeededGenerator(seed: seed)

@@ -16,6 +16,8 @@ namespace dpcemu {
 bool holds(const void *pointer, size_t bytes);
 } // namespace dpcemu
 
+using dpcemu::count_blas;
+
 struct cublasContext {
     cublasMath_t math = CUBLAS_DEFAULT_MATH;
 };
@@ -106,6 +108,16 @@ bool pointer_arrays_on_device(const void *A, const void *B, const void *C, int c
     return dpcemu::holds(A, bytes) && dpcemu::holds(B, bytes) && dpcemu::holds(C, bytes);
 }
 
+cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                           int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
+                           const float *beta, float *C, int ldc) {
+    cublasStatus_t status = check_gemm(handle, transa, transb, m, n, k, A, lda, 4, B, ldb, 4, C, ldc);
+    if (status != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0) return status;
+    cblas_sgemm(CblasColMajor, blas_operation(transa), blas_operation(transb), m, n, k, *alpha, A, lda, B, ldb, *beta,
+                C, ldc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 } // namespace
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
@@ -138,11 +150,8 @@ const char *cublasGetStatusString(cublasStatus_t status) {
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
                            int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
                            const float *beta, float *C, int ldc) {
-    cublasStatus_t status = check_gemm(handle, transa, transb, m, n, k, A, lda, 4, B, ldb, 4, C, ldc);
-    if (status != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0) return status;
-    cblas_sgemm(CblasColMajor, blas_operation(transa), blas_operation(transb), m, n, k, *alpha, A, lda, B, ldb, *beta,
-                C, ldc);
-    return CUBLAS_STATUS_SUCCESS;
+    count_blas("cublasSgemm", 1, 2.0 * m * n * k);
+    return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m,
@@ -152,9 +161,10 @@ cublasStatus_t cublasSgemmBatched(cublasHandle_t handle, cublasOperation_t trans
     if (batchCount < 0) return invalid("cuBLAS gemm batched: a negative batch count");
     if (!pointer_arrays_on_device(A, B, C, batchCount))
         return invalid("cuBLAS gemm batched: an array of matrix pointers is not in device memory");
+    count_blas("cublasSgemmBatched", batchCount, 2.0 * m * n * k * batchCount);
     for (int i = 0; i < batchCount; i++) {
         cublasStatus_t status =
-            cublasSgemm(handle, transa, transb, m, n, k, alpha, A[i], lda, B[i], ldb, beta, C[i], ldc);
+            sgemm(handle, transa, transb, m, n, k, alpha, A[i], lda, B[i], ldb, beta, C[i], ldc);
         if (status != CUBLAS_STATUS_SUCCESS) return status;
     }
     return CUBLAS_STATUS_SUCCESS;
@@ -168,6 +178,7 @@ cublasStatus_t cublasSgemv(cublasHandle_t handle, cublasOperation_t trans, int m
     if (!spans(A, m, n, lda, 4) || !spans(x, 1, x_count, incx < 0 ? -incx : incx, 4) ||
         !spans(y, 1, y_count, incy < 0 ? -incy : incy, 4))
         return invalid("cuBLAS gemv: an operand runs past its device allocation");
+    count_blas("cublasSgemv", 1, 2.0 * m * n);
     if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
     cblas_sgemv(CblasColMajor, blas_operation(trans), m, n, *alpha, A, lda, x, incx, *beta, y, incy);
     return CUBLAS_STATUS_SUCCESS;
@@ -177,6 +188,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
                             int k, const void *alpha, const void *A, cudaDataType_t Atype, int lda, const void *B,
                             cudaDataType_t Btype, int ldb, const void *beta, void *C, cudaDataType_t Ctype, int ldc,
                             cublasComputeType_t computeType, cublasGemmAlgo_t) {
+    count_blas("cublasGemmEx", 1, 2.0 * m * n * k);
     return gemm_ex(handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
                    computeType);
 }
@@ -189,6 +201,7 @@ cublasStatus_t cublasGemmBatchedEx(cublasHandle_t handle, cublasOperation_t tran
     if (batchCount < 0) return invalid("cuBLAS gemm batched: a negative batch count");
     if (!pointer_arrays_on_device(Aarray, Barray, Carray, batchCount))
         return invalid("cuBLAS gemm batched: an array of matrix pointers is not in device memory");
+    count_blas("cublasGemmBatchedEx", batchCount, 2.0 * m * n * k * batchCount);
     for (int i = 0; i < batchCount; i++) {
         cublasStatus_t status = gemm_ex(handle, transa, transb, m, n, k, alpha, Aarray[i], Atype, lda, Barray[i],
                                         Btype, ldb, beta, Carray[i], Ctype, ldc, computeType);

@@ -283,6 +283,7 @@ void run_grid(dim3 grid, dim3 block_size, const char *kernel, void (*body)(void 
                grid.z, block_size.x, block_size.y, block_size.z);
         return;
     }
+    count_launch(kernel);
     if (stacks == nullptr) {
         void *mapped = mmap(nullptr, kStackBytes * kMaxThreads, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -365,6 +366,8 @@ cudaError_t copy(void *destination, const void *source, size_t bytes, cudaMemcpy
     if (device_source != is_device_range(source, bytes))
         return dpcemu::record(cudaErrorInvalidValue, "cudaMemcpy: source %p (%zu bytes) is %s", source, bytes,
                               device_source ? "not inside one device allocation" : "device memory");
+    static const char *const directions[] = {"host_to_host", "host_to_device", "device_to_host", "device_to_device"};
+    dpcemu::count_copy(directions[kind], bytes);
     if (bytes > 0) memmove(destination, source, bytes);
     return cudaSuccess;
 }
@@ -463,6 +466,7 @@ cudaError_t cudaMemsetAsync(void *pointer, int value, size_t bytes, cudaStream_t
     if (!dpcemu::is_device_range(pointer, bytes))
         return dpcemu::record(cudaErrorInvalidValue, "cudaMemset: %p (%zu bytes) is not inside one device allocation",
                               pointer, bytes);
+    dpcemu::count_copy("fill", bytes);
     memset(pointer, value, bytes);
     return cudaSuccess;
 }

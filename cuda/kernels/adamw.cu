@@ -1,5 +1,6 @@
-// torch.optim.AdamW's update (decoupled weight decay first) over a contiguous run of parameters,
-// fused into one pass. The per-step constants are formed on the host, as the CPU backend forms
+// torch.optim.AdamW's update (decoupled weight decay first) over the whole flat parameter
+// buffer in one pass; a bit mask says which parameters decay, so biases and LayerNorm need no
+// launch of their own. The per-step constants are formed on the host, as the CPU backend forms
 // them, so that both backends round them alike.
 
 #include "common.cuh"
@@ -7,10 +8,10 @@
 #include <math.h>
 
 namespace {
-// parameters, gradients, m, v: (count)
-__global__ void adamw_kernel(float *parameters, const float *gradients, float *m, float *v, int64_t count,
-                             float beta1, float beta2, float epsilon, float decay_factor, float step_size,
-                             float inverse_sqrt_correction2) {
+// parameters, gradients, m, v: (count); decays: ((count + 31) / 32), bit i % 32 of word i / 32
+__global__ void adamw_kernel(float *parameters, const float *gradients, float *m, float *v, const uint32_t *decays,
+                             int64_t count, float beta1, float beta2, float epsilon, float decay_factor,
+                             float step_size, float inverse_sqrt_correction2) {
     DPC_GRID_STRIDE(i, count) {
         float g = gradients[i];
         float mi = beta1 * m[i] + (1 - beta1) * g;
@@ -18,18 +19,19 @@ __global__ void adamw_kernel(float *parameters, const float *gradients, float *m
         float denominator = sqrtf(vi) * inverse_sqrt_correction2 + epsilon;
         m[i] = mi;
         v[i] = vi;
-        parameters[i] = parameters[i] * decay_factor - step_size * mi / denominator;
+        float decay = (decays[i >> 5] >> (i & 31)) & 1u ? decay_factor : 1.0f;
+        parameters[i] = parameters[i] * decay - step_size * mi / denominator;
     }
 }
 } // namespace
 
-extern "C" int dpc_adamw_step(float *parameters, const float *gradients, float *m, float *v, int64_t count,
-                              dpc_adamw h) {
+extern "C" int dpc_adamw_step(float *parameters, const float *gradients, float *m, float *v, const uint32_t *decays,
+                              int64_t count, dpc_adamw h) {
     float decay_factor = 1 - h.learning_rate * h.weight_decay;
     float step_size = h.learning_rate / h.bias_correction1;
     float inverse_sqrt_correction2 = 1 / sqrtf(h.bias_correction2);
-    adamw_kernel<<<dpc::blocks_for(count), dpc::kThreads>>>(parameters, gradients, m, v, count, h.beta1, h.beta2,
-                                                            h.epsilon, decay_factor, step_size,
+    adamw_kernel<<<dpc::blocks_for(count), dpc::kThreads>>>(parameters, gradients, m, v, decays, count, h.beta1,
+                                                            h.beta2, h.epsilon, decay_factor, step_size,
                                                             inverse_sqrt_correction2);
     DPC_LAUNCHED(adamw_kernel);
     return 0;

@@ -97,6 +97,11 @@ bool reject_host_pointer(const void *pointer, const char *kernel, int argument);
 void sync_threads();
 float shuffle_xor(float value, int lane_mask);
 
+/// DPCUDA_EMULATOR_PROFILE's counters (profile.cpp); each does nothing when it is unset.
+void count_launch(const char *kernel);
+void count_blas(const char *call, uint64_t matrices, double flops);
+void count_copy(const char *direction, size_t bytes);
+
 template <typename Argument> bool accepts(const Argument &argument, const char *kernel, int index) {
     if constexpr (std::is_pointer_v<Argument>) return !reject_host_pointer((const void *)argument, kernel, index);
     return true;
