@@ -55,66 +55,97 @@ int batched_product(int precision, bool transA, bool transB, int M, int N, int K
     return 0;
 }
 
-// scores: (B, NH, T, T), in place; attention_mask: (B, T), 1 = token, 0 = padding.
-// Padded keys get probability exactly 0, as transformers' finfo.min mask gives after exp underflows.
-__global__ void masked_softmax_kernel(float *scores, const float *attention_mask, int rows, int NH, int T) {
+/// Where key `key` of row `row` of (B, NH, T, T) probabilities sits for the dropout mask: keyed by
+/// (head, query, key) rather than by flat offset, so that the mask does not depend on the padded
+/// length. The low 21 bits are the key, so a row's groups of four start at multiples of 4.
+__device__ inline uint64_t probability_position(int row, int NH, int T, int key) {
+    int pair = row / T, query = row % T;
+    return (((uint64_t)(pair % NH) << 42) | ((uint64_t)query << 21)) + key;
+}
+
+/// Each lane of a row's warp takes the groups of four keys 4 lane, 4 (lane + 32), ...: one
+/// dropout hash serves a group, and a lane only ever touches its own keys, so no pass reads what
+/// another lane wrote.
+#define DPC_FOR_LANE_KEYS(first, key, lane, T)                                                   \
+    for (int first = 4 * (lane); first < (T); first += 4 * 32)                                   \
+        for (int key = first; key < first + 4 && key < (T); key++)
+
+// scores: (B, NH, T, T), in place, becoming the probabilities; dropped: (B, NH, T, T), the
+// probabilities after dropout, written in the same pass when dropout is active (else unused);
+// attention_mask: (B, T), 1 = token, 0 = padding. Padded keys get probability exactly 0, as
+// transformers' finfo.min mask gives after exp underflows. One warp per row.
+__global__ void masked_softmax_kernel(float *scores, float *dropped, const float *attention_mask, dpc_dropout dropout,
+                                      int rows, int NH, int T) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= rows) return;
-    float *s = scores + (int64_t)row * T;
+    float *s = scores + (int64_t)row * T, *d = dropped + (int64_t)row * T;
     const float *mask = attention_mask + (int64_t)(row / (NH * T)) * T;
     float maximum = -INFINITY;
-    for (int key = lane; key < T; key += 32) {
+    DPC_FOR_LANE_KEYS(first, key, lane, T) {
         if (mask[key] != 0) maximum = fmaxf(maximum, s[key]);
     }
     maximum = dpc::warp_max(maximum);
     float sum = 0;
-    for (int key = lane; key < T; key += 32) {
+    DPC_FOR_LANE_KEYS(first, key, lane, T) {
         float e = mask[key] != 0 ? expf(s[key] - maximum) * mask[key] : 0.0f;
         s[key] = e;
         sum += e;
     }
     sum = dpc::warp_sum(sum);
     float inverse = sum > 0 ? 1.0f / sum : 0.0f;
-    for (int key = lane; key < T; key += 32) s[key] *= inverse;
+    uint64_t example_key = dropout.active ? dpc::dropout_example_key(dropout, row / (NH * T)) : 0;
+    uint64_t bits = 0;
+    DPC_FOR_LANE_KEYS(first, key, lane, T) {
+        float p = s[key] * inverse;
+        s[key] = p;
+        if (!dropout.active) continue;
+        uint64_t position = probability_position(row, NH, T, key);
+        if (key == first) bits = dpc::dropout_group_bits(example_key, position);
+        d[key] = dpc::dropout_apply(dropout, bits, position, p);
+    }
 }
 
-// out, input: (B, NH, T, T). The mask is keyed by (head, query, key) rather than by flat offset,
-// so that it does not depend on the padded length. Grid: (query rows x groups of four keys,
-// B * NH); the position's low 21 bits are the key, so a row's groups start at multiples of 4.
+// out, input: (B, NH, T, T). Grid: (query rows x groups of four keys, B * NH).
 __global__ void attention_dropout_kernel(float *out, const float *input, dpc_dropout dropout, int NH, int T) {
     int groups = (T + 3) / 4;
     int index = blockIdx.x * blockDim.x + threadIdx.x;
     if (index >= T * groups) return;
     int pair = blockIdx.y, query = index / groups, key = 4 * (index % groups);
-    uint64_t position = (((uint64_t)(pair % NH) << 42) | ((uint64_t)query << 21)) + key;
-    int64_t offset = ((int64_t)pair * T + query) * T + key;
-    dpc::dropout_group(out + offset, input + offset, T - key, dropout,
-                       dpc::dropout_example_key(dropout, pair / NH), position);
+    int row = pair * T + query;
+    int64_t offset = (int64_t)row * T + key;
+    dpc::dropout_group(out + offset, input + offset, T - key, dropout, dpc::dropout_example_key(dropout, pair / NH),
+                       probability_position(row, NH, T, key));
 }
 
-// d_probabilities: (B * NH * T, T), in place dS = P * (dP - sum_k dP * P); probabilities alike
-__global__ void softmax_backward_kernel(float *d_probabilities, const float *probabilities, int rows, int T) {
+// d_probabilities: (B * NH * T, T), in place: on entry the gradient of the dropped
+// probabilities, on return dS = P * (dP - sum_k dP * P), where dP is the entry's gradient put
+// back through dropout (in this same pass) when dropout is active; probabilities alike.
+__global__ void softmax_backward_kernel(float *d_probabilities, const float *probabilities, dpc_dropout dropout,
+                                        int rows, int NH, int T) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= rows) return;
     float *g = d_probabilities + (int64_t)row * T;
     const float *y = probabilities + (int64_t)row * T;
+    uint64_t example_key = dropout.active ? dpc::dropout_example_key(dropout, row / (NH * T)) : 0;
+    uint64_t bits = 0;
     float dot = 0;
-    for (int key = lane; key < T; key += 32) dot += g[key] * y[key];
+    DPC_FOR_LANE_KEYS(first, key, lane, T) {
+        if (dropout.active) {
+            uint64_t position = probability_position(row, NH, T, key);
+            if (key == first) bits = dpc::dropout_group_bits(example_key, position);
+            g[key] = dpc::dropout_apply(dropout, bits, position, g[key]);
+        }
+        dot += g[key] * y[key];
+    }
     dot = dpc::warp_sum(dot);
-    for (int key = lane; key < T; key += 32) g[key] = y[key] * (g[key] - dot);
+    DPC_FOR_LANE_KEYS(first, key, lane, T) g[key] = y[key] * (g[key] - dot);
 }
 
-int apply_attention_dropout(float *out, const float *input, const dpc_dropout &dropout, int B, int NH, int T) {
-    dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), B * NH);
-    attention_dropout_kernel<<<grid, dpc::kThreads>>>(out, input, dropout, NH, T);
-    DPC_LAUNCHED(attention_dropout_kernel);
-    return 0;
-}
-
-/// What weights the values: the probabilities, dropped into scratch when dropout is active, then
-/// rounded for the product. // probabilities: (B, NH, T, T)
+/// What weights the values in backward: the probabilities, dropped again into scratch when
+/// dropout is active (forward's dropped copy is not kept), then rounded for the product.
+/// probabilities: (B, NH, T, T)
 int attention_weights(const void **weights, const float *probabilities, const dpc_dropout &dropout, int precision,
                       int B, int NH, int T) {
     int64_t count = (int64_t)B * NH * T * T;
@@ -122,7 +153,9 @@ int attention_weights(const void **weights, const float *probabilities, const dp
     if (dropout.active) {
         float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
         if (dropped == nullptr) return 1;
-        if (apply_attention_dropout(dropped, probabilities, dropout, B, NH, T)) return 1;
+        dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), B * NH);
+        attention_dropout_kernel<<<grid, dpc::kThreads>>>(dropped, probabilities, dropout, NH, T);
+        DPC_LAUNCHED(attention_dropout_kernel);
         kept = dropped;
     }
     return dpc::rounded_operand(weights, precision, dpc::kOperandC, kept, count);
@@ -141,11 +174,16 @@ extern "C" int dpc_attention_forward(float *out, float *probabilities, const flo
     Operand p{probabilities, 0, NH * square, square};
     // S = scale Q K^T
     if (batched_product(precision, false, true, T, T, HS, scale, q, 3 * C, k, 3 * C, 0, p, T, NH, pairs)) return 1;
+    float *dropped = probabilities;
+    if (dropout.active) {
+        dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)rows * T * sizeof(float));
+        if (dropped == nullptr) return 1;
+    }
     masked_softmax_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
-        probabilities, attention_mask, rows, NH, T);
+        probabilities, dropped, attention_mask, dropout, rows, NH, T);
     DPC_LAUNCHED(masked_softmax_kernel);
     const void *weights = nullptr;
-    if (attention_weights(&weights, probabilities, dropout, precision, B, NH, T)) return 1;
+    if (dpc::rounded_operand(&weights, precision, dpc::kOperandC, dropped, (int64_t)rows * T) != 0) return 1;
     // out = P_dropped V, each head into its HS columns of (B, T, C)
     Operand w{weights, 0, NH * square, square}, o{out, 0, (int64_t)T * C, HS};
     return batched_product(precision, false, false, T, HS, T, 1, w, T, v, 3 * C, 0, o, C, NH, pairs);
@@ -169,9 +207,8 @@ extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float 
     // dV = P_dropped^T dY; dP_dropped = dY V^T
     if (batched_product(precision, true, false, T, HS, T, 1, w, T, dy, C, 0, dv, 3 * C, NH, pairs)) return 1;
     if (batched_product(precision, false, true, T, T, HS, 1, dy, C, v, 3 * C, 0, dp, T, NH, pairs)) return 1;
-    if (dropout.active && apply_attention_dropout(scratch, scratch, dropout, B, NH, T)) return 1;
     softmax_backward_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
-        scratch, probabilities, rows, T);
+        scratch, probabilities, dropout, rows, NH, T);
     DPC_LAUNCHED(softmax_backward_kernel);
     // The stream runs in order, so dS's copy may reuse the weights' scratch.
     if (dpc::rounded_operand(&d_scores, precision, dpc::kOperandC, scratch, (int64_t)pairs * square) != 0) return 1;
