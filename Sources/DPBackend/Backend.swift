@@ -120,7 +120,10 @@ public protocol Backend: AnyObject {
                        weight: UnsafePointer<Float>,                      // (OC, C)
                        bias: UnsafePointer<Float>?,                       // (OC)
                        N: Int, C: Int, OC: Int)
+    /// `accumulatesDInput` adds the input's gradient to `dInput` (beta 1) instead of assigning it:
+    /// a residual branch's gradient then needs no separate add.
     func matmulBackward(dInput: UnsafeMutablePointer<Float>?,             // (N, C)
+                        accumulatesDInput: Bool,
                         dWeight: UnsafeMutablePointer<Float>,             // (OC, C)
                         dBias: UnsafeMutablePointer<Float>?,              // (OC)
                         dOut: UnsafePointer<Float>,                       // (N, OC)
@@ -168,6 +171,12 @@ public protocol Backend: AnyObject {
     func dropoutBackward(dInput: UnsafeMutablePointer<Float>,             // (B, R)
                          dOut: UnsafePointer<Float>,                      // (B, R)
                          dropout: DropoutSite, B: Int, R: Int)
+    /// out = dropout(input) + residual: a sublayer's output joining the residual stream in one
+    /// pass (out may be input). Its backward is dropoutBackward; the residual's gradient is dOut.
+    func dropoutResidualForward(out: UnsafeMutablePointer<Float>,         // (B, R)
+                                input: UnsafePointer<Float>,              // (B, R)
+                                residual: UnsafePointer<Float>,           // (B, R)
+                                dropout: DropoutSite, B: Int, R: Int)
 
     // MARK: Self-attention over a fused (query | key | value) projection
 

@@ -147,9 +147,9 @@ public final class EncoderModel {
                                  B: B, T: T, C: C, NH: l.NH)
         backend.matmulForward(out: a.residual1, input: a.context, weight: parameter(w.attentionOutputWeight),
                               bias: parameter(w.attentionOutputBias), N: N, C: C, OC: C)
-        backend.dropoutForward(out: a.residual1, input: a.residual1,
-                               dropout: dropoutSite(hidden, .attentionOutput, application: application), B: B, R: T * C)
-        backend.add(a.residual1, input, count: N * C)
+        backend.dropoutResidualForward(out: a.residual1, input: a.residual1, residual: input,
+                                       dropout: dropoutSite(hidden, .attentionOutput, application: application),
+                                       B: B, R: T * C)
         backend.layerNormForward(out: a.hidden1, mean: a.mean1, rstd: a.rstd1, input: a.residual1,
                                  weight: parameter(w.attentionNormWeight), bias: parameter(w.attentionNormBias),
                                  N: N, C: C, epsilon: l.config.layerNormEps)
@@ -160,9 +160,9 @@ public final class EncoderModel {
                             form: l.config.hiddenAct)
         backend.matmulForward(out: a.residual2, input: a.activated, weight: parameter(w.outputWeight),
                               bias: parameter(w.outputBias), N: N, C: I, OC: C)
-        backend.dropoutForward(out: a.residual2, input: a.residual2,
-                               dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
-        backend.add(a.residual2, a.hidden1, count: N * C)
+        backend.dropoutResidualForward(out: a.residual2, input: a.residual2, residual: a.hidden1,
+                                       dropout: dropoutSite(hidden, .feedForwardOutput, application: application),
+                                       B: B, R: T * C)
         backend.layerNormForward(out: output, mean: a.mean2, rstd: a.rstd2, input: a.residual2,
                                  weight: parameter(w.outputNormWeight), bias: parameter(w.outputNormBias),
                                  N: N, C: C, epsilon: l.config.layerNormEps)
@@ -239,7 +239,7 @@ public final class EncoderModel {
     private func headBackward(B: Int, T: Int) {
         let a = activations, l = layout, C = l.C
         let classifierDropout = current.dropout?.classifier ?? 0
-        backend.matmulBackward(dInput: a.dHeadA, dWeight: gradient(l.classifier.weight),
+        backend.matmulBackward(dInput: a.dHeadA, accumulatesDInput: false, dWeight: gradient(l.classifier.weight),
                                dBias: gradient(l.classifier.bias), dOut: a.dLogits, input: a.classifierInput,
                                weight: parameter(l.classifier.weight), N: B, C: C, OC: l.K)
         backend.dropoutBackward(dInput: a.dHeadA, dOut: a.dHeadA,
@@ -248,8 +248,8 @@ public final class EncoderModel {
         if let dense = l.poolerDense {
             backend.tanhBackward(dInput: a.dHeadA, dOut: a.dHeadA, out: a.poolerOutput, count: B * C)
             let denseInput = l.head.pooling == .robertaHead ? a.denseInput : a.features
-            backend.matmulBackward(dInput: a.dHeadB, dWeight: gradient(dense.weight), dBias: gradient(dense.bias),
-                                   dOut: a.dHeadA, input: denseInput, weight: parameter(dense.weight),
+            backend.matmulBackward(dInput: a.dHeadB, accumulatesDInput: false, dWeight: gradient(dense.weight),
+                                   dBias: gradient(dense.bias), dOut: a.dHeadA, input: denseInput, weight: parameter(dense.weight),
                                    N: B, C: C, OC: C)
             if l.head.pooling == .robertaHead {
                 backend.dropoutBackward(dInput: a.dHeadB, dOut: a.dHeadB,
@@ -276,34 +276,35 @@ public final class EncoderModel {
                                   weight: parameter(w.outputNormWeight), mean: a.mean2, rstd: a.rstd2, N: N, C: C)
         backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dResidual,
                                 dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
-        backend.matmulBackward(dInput: s.dIntermediate, dWeight: gradient(w.outputWeight), dBias: gradient(w.outputBias),
-                               dOut: s.dTemporary, input: a.activated, weight: parameter(w.outputWeight),
+        backend.matmulBackward(dInput: s.dIntermediate, accumulatesDInput: false, dWeight: gradient(w.outputWeight),
+                               dBias: gradient(w.outputBias), dOut: s.dTemporary, input: a.activated, weight: parameter(w.outputWeight),
                                N: N, C: I, OC: C)
         backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, slope: a.geluSlope, count: N * I)
-        backend.matmulBackward(dInput: s.dTemporary, dWeight: gradient(w.intermediateWeight),
+        // hidden1 feeds both the feed-forward branch and the residual: its gradient is the sum.
+        backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: true, dWeight: gradient(w.intermediateWeight),
                                dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: a.hidden1,
                                weight: parameter(w.intermediateWeight), N: N, C: C, OC: I)
-        backend.add(s.dResidual, s.dTemporary, count: N * C)
 
         backend.layerNormBackward(dInput: s.dState, dWeight: gradient(w.attentionNormWeight),
                                   dBias: gradient(w.attentionNormBias), dOut: s.dResidual, input: a.residual1,
                                   weight: parameter(w.attentionNormWeight), mean: a.mean1, rstd: a.rstd1, N: N, C: C)
         backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dState,
                                 dropout: dropoutSite(hidden, .attentionOutput, application: application), B: B, R: T * C)
-        backend.matmulBackward(dInput: s.dResidual, dWeight: gradient(w.attentionOutputWeight),
+        backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: false, dWeight: gradient(w.attentionOutputWeight),
                                dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary, input: a.context,
                                weight: parameter(w.attentionOutputWeight), N: N, C: C, OC: C)
         backend.attentionBackward(dQKV: s.dQKV, scratch: s.dProbabilities, dOut: s.dResidual, qkv: a.qkv,
                                   probabilities: a.probabilities,
                                   dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                   B: B, T: T, C: C, NH: l.NH)
-        backend.matmulBackward(dInput: s.dTemporary, dWeight: gradient(w.qkvWeight), dBias: gradient(w.qkvBias),
-                               dOut: s.dQKV, input: input, weight: parameter(w.qkvWeight), N: N, C: C, OC: 3 * C)
+        // Likewise the block's input, through attention and through the residual.
+        backend.matmulBackward(dInput: s.dState, accumulatesDInput: true, dWeight: gradient(w.qkvWeight),
+                               dBias: gradient(w.qkvBias), dOut: s.dQKV, input: input, weight: parameter(w.qkvWeight),
+                               N: N, C: C, OC: 3 * C)
         // The key bias adds q.b to every score of a query's row, which softmax ignores: its true
         // gradient is exactly 0. Left as round-off, Adam's m/sqrt(v) would turn that noise into
         // full-sized updates that differ with the summation order, e.g. between rank counts.
         backend.zero(gradient(w.qkvBias) + C, count: C)
-        backend.add(s.dState, s.dTemporary, count: N * C)
     }
 
     private func embedBackward(B: Int, T: Int) {
@@ -311,8 +312,8 @@ public final class EncoderModel {
         let hiddenDropout = current.dropout?.hidden ?? 0
         var dNormed = s.dState
         if let projection = l.embeddingProjection {
-            backend.matmulBackward(dInput: s.dEmbeddingNormed, dWeight: gradient(projection.weight),
-                                   dBias: gradient(projection.bias), dOut: s.dState, input: s.embeddingNormed,
+            backend.matmulBackward(dInput: s.dEmbeddingNormed, accumulatesDInput: false,
+                                   dWeight: gradient(projection.weight), dBias: gradient(projection.bias), dOut: s.dState, input: s.embeddingNormed,
                                    weight: parameter(projection.weight), N: N, C: l.E, OC: l.C)
             dNormed = s.dEmbeddingNormed
         }

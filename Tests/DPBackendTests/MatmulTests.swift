@@ -1,5 +1,6 @@
 // Linear layers in PyTorch's layout: out = x W^T + b with W (OC, C), as nn.Linear.
-// Backward: dInput assigned; dWeight and dBias accumulated; dInput and dBias are optional.
+// Backward: dInput assigned, or accumulated on request; dWeight and dBias accumulated; dInput and
+// dBias are optional.
 
 import DPBackend
 import DPTestSupport
@@ -38,8 +39,8 @@ final class MatmulTests: XCTestCase {
             let dInput = scope.floats(garbage(N * C))
             let dWeightPrefill = randomFloats(OC * C, seed: 24), dBiasPrefill = randomFloats(OC, seed: 25)
             let dWeight = scope.floats(dWeightPrefill), dBias = scope.floats(dBiasPrefill)
-            backend.matmulBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                   dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+            backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer,
+                                   dBias: dBias.pointer, dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
                                    N: N, C: C, OC: OC)
             let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b), g) }
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b), g) }
@@ -47,6 +48,14 @@ final class MatmulTests: XCTestCase {
             assertClose(dInput.array, expectedDInput, .gradient, "matmul dInput (assigned over garbage)")
             assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "matmul dWeight")
             assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "matmul dBias")
+
+            let dInputPrefill = randomFloats(N * C, seed: 30)
+            let dInputSum = scope.floats(dInputPrefill)
+            backend.matmulBackward(dInput: dInputSum.pointer, accumulatesDInput: true, dWeight: dWeight.pointer,
+                                   dBias: nil, dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+                                   N: N, C: C, OC: OC)
+            assertAccumulated(dInputSum.array, prefill: dInputPrefill, gradient: expectedDInput, .gradient,
+                              "matmul dInput (accumulated)")
         }
     }
 
@@ -66,8 +75,8 @@ final class MatmulTests: XCTestCase {
 
             let dWeightPrefill = randomFloats(OC * C, seed: 29)
             let dWeight = scope.floats(dWeightPrefill)
-            backend.matmulBackward(dInput: nil, dWeight: dWeight.pointer, dBias: nil, dOut: dOutD.pointer,
-                                   input: inputD.pointer, weight: weightD.pointer, N: N, C: C, OC: OC)
+            backend.matmulBackward(dInput: nil, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: nil,
+                                   dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer, N: N, C: C, OC: OC)
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: nil), g) }
             assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient,
                               "matmul dWeight without dInput and dBias")

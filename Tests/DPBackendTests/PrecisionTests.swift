@@ -90,7 +90,7 @@ final class PrecisionTests: XCTestCase {
 
                 let dInput = scope.floats(garbage(N * C)), dWeight = scope.floats(Array(repeating: 0, count: OC * C))
                 let dBias = scope.floats(Array(repeating: 0, count: OC))
-                backend.matmulBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+                backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: dBias.pointer,
                                        dOut: scope.floats(dOut).pointer, input: scope.floats(input).pointer,
                                        weight: scope.floats(weight).pointer, N: N, C: C, OC: OC)
                 assertClose(dInput.array, product(g, w, rows: N, columns: C, inner: OC) { n, c, o in (n * OC + o, o * C + c) },

@@ -55,7 +55,7 @@ final class ThreadParityTests: XCTestCase {
             let dInput = scope.floats(count: N * C), dWeight = scope.floats(count: OC * C)
             let dBias = scope.floats(count: OC)
             backend.matmulForward(out: out.pointer, input: x.pointer, weight: w.pointer, bias: b.pointer, N: N, C: C, OC: OC)
-            backend.matmulBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+            backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: dBias.pointer,
                                    dOut: g.pointer, input: x.pointer, weight: w.pointer, N: N, C: C, OC: OC)
             return [("out", out.array), ("dInput", dInput.array), ("dWeight", dWeight.array), ("dBias", dBias.array)]
         }

@@ -90,11 +90,17 @@ final class CUDAOpParityTests: XCTestCase {
                                         bias: withBias ? bias.pointer : nil, N: N, C: C, OC: OC)
             let dOut = scope.floats(randomFloats(N * OC, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
             let dWeight = scope.floats(randomFloats(OC * C, seed: 5)), dBias = scope.floats(randomFloats(OC, seed: 6))
-            scope.backend.matmulBackward(dInput: withBias ? dInput.pointer : nil, dWeight: dWeight.pointer,
-                                         dBias: withBias ? dBias.pointer : nil, dOut: dOut.pointer,
-                                         input: input.pointer, weight: weight.pointer, N: N, C: C, OC: OC)
-            return withBias ? [("out", out), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias)]
-                : [("out", out), ("dWeight", dWeight), ("dBias untouched", dBias)]
+            scope.backend.matmulBackward(dInput: withBias ? dInput.pointer : nil, accumulatesDInput: false,
+                                         dWeight: dWeight.pointer, dBias: withBias ? dBias.pointer : nil,
+                                         dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
+                                         N: N, C: C, OC: OC)
+            guard withBias else { return [("out", out), ("dWeight", dWeight), ("dBias untouched", dBias)] }
+            let dInputSum = scope.floats(randomFloats(N * C, seed: 7)), dWeightAgain = scope.floats(count: OC * C)
+            scope.backend.matmulBackward(dInput: dInputSum.pointer, accumulatesDInput: true, dWeight: dWeightAgain.pointer,
+                                         dBias: nil, dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
+                                         N: N, C: C, OC: OC)
+            return [("out", out), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias),
+                    ("dInput accumulated", dInputSum)]
         }
     }
 
@@ -148,7 +154,10 @@ final class CUDAOpParityTests: XCTestCase {
                 scope.backend.dropoutForward(out: out.pointer, input: input.pointer, dropout: site, B: B, R: R)
                 let dOut = scope.floats(randomFloats(B * R, seed: 2))
                 scope.backend.dropoutBackward(dInput: dOut.pointer, dOut: dOut.pointer, dropout: site, B: B, R: R)
-                return [("out", out), ("dInput in place", dOut)]
+                let sum = scope.floats(randomFloats(B * R, seed: 3)), residual = scope.floats(randomFloats(B * R, seed: 4))
+                scope.backend.dropoutResidualForward(out: sum.pointer, input: sum.pointer, residual: residual.pointer,
+                                                     dropout: site, B: B, R: R)
+                return [("out", out), ("dInput in place", dOut), ("out + residual in place", sum)]
             }
         }
     }

@@ -1,4 +1,5 @@
-// Inverted dropout over (B, R) rows of examples; forward and backward are the same product.
+// Inverted dropout over (B, R) rows of examples; forward and backward are the same product. The
+// residual form adds the residual stream in the same pass.
 
 #include "dropout.cuh"
 
@@ -12,6 +13,24 @@ __global__ void dropout_kernel(float *out, const float *input, dpc_dropout dropo
     dpc::dropout_group(out + offset, input + offset, R - 4 * group, dropout, dpc::dropout_example_key(dropout, b),
                        4 * (uint64_t)group);
 }
+
+// out, input, residual: (B, R); out may be input. Grid: (groups of four along R, B).
+__global__ void dropout_residual_kernel(float *out, const float *input, const float *residual, dpc_dropout dropout,
+                                        int R) {
+    int group = blockIdx.x * blockDim.x + threadIdx.x;
+    int b = blockIdx.y;
+    if (4 * group >= R) return;
+    int64_t offset = (int64_t)b * R + 4 * group;
+    int count = R - 4 * group < 4 ? R - 4 * group : 4;
+    float kept[4];
+    if (dropout.active) {
+        dpc::dropout_group(kept, input + offset, count, dropout, dpc::dropout_example_key(dropout, b),
+                           4 * (uint64_t)group);
+    } else {
+        for (int j = 0; j < count; j++) kept[j] = input[offset + j];
+    }
+    for (int j = 0; j < count; j++) out[offset + j] = kept[j] + residual[offset + j];
+}
 } // namespace
 
 extern "C" int dpc_dropout_forward(float *out, const float *input, dpc_dropout dropout, int B, int R) {
@@ -22,5 +41,13 @@ extern "C" int dpc_dropout_forward(float *out, const float *input, dpc_dropout d
     dim3 grid(dpc::blocks_for((R + 3) / 4), B);
     dropout_kernel<<<grid, dpc::kThreads>>>(out, input, dropout, R);
     DPC_LAUNCHED(dropout_kernel);
+    return 0;
+}
+
+extern "C" int dpc_dropout_residual_forward(float *out, const float *input, const float *residual, dpc_dropout dropout,
+                                            int B, int R) {
+    dim3 grid(dpc::blocks_for((R + 3) / 4), B);
+    dropout_residual_kernel<<<grid, dpc::kThreads>>>(out, input, residual, dropout, R);
+    DPC_LAUNCHED(dropout_residual_kernel);
     return 0;
 }

@@ -39,15 +39,16 @@ extern "C" int dpc_matmul_forward(float *out, const float *input, const float *w
     return 0;
 }
 
-extern "C" int dpc_matmul_backward(float *d_input, float *d_weight, float *d_bias, const float *d_out,
-                                   const float *input, const float *weight, int N, int C, int OC,
+extern "C" int dpc_matmul_backward(float *d_input, int accumulate_d_input, float *d_weight, float *d_bias,
+                                   const float *d_out, const float *input, const float *weight, int N, int C, int OC,
                                    int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
     const void *d_outs = nullptr, *others = nullptr;
     if (dpc::rounded_operand(&d_outs, precision, dpc::kOperandA, d_out, (int64_t)N * OC) != 0) return 1;
     if (d_input != nullptr) {
         if (dpc::rounded_operand(&others, precision, dpc::kOperandB, weight, (int64_t)OC * C) != 0) return 1;
-        DPC_BLAS(linear_gemm(precision, false, false, N, C, OC, d_outs, OC, others, C, 0, d_input, C));
+        float beta = accumulate_d_input ? 1 : 0;
+        DPC_BLAS(linear_gemm(precision, false, false, N, C, OC, d_outs, OC, others, C, beta, d_input, C));
     }
     // The stream runs in order, so the input's copy may reuse the weight's scratch.
     if (dpc::rounded_operand(&others, precision, dpc::kOperandB, input, (int64_t)N * C) != 0) return 1;

@@ -73,8 +73,8 @@ typedef struct dpc_adamw {
     /* precision: DPC_PRECISION_*. */ \
     X(int, dpc_matmul_forward, (float *out, const float *input, const float *weight, const float *bias, \
         int N, int C, int OC, int precision)) \
-    X(int, dpc_matmul_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \
-        const float *input, const float *weight, int N, int C, int OC, int precision)) \
+    X(int, dpc_matmul_backward, (float *d_input, int accumulate_d_input, float *d_weight, float *d_bias, \
+        const float *d_out, const float *input, const float *weight, int N, int C, int OC, int precision)) \
     X(int, dpc_layernorm_forward, (float *out, float *mean, float *rstd, const float *input, \
         const float *weight, const float *bias, int N, int C, float epsilon)) \
     X(int, dpc_layernorm_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \
@@ -85,6 +85,8 @@ typedef struct dpc_adamw {
     X(int, dpc_tanh_forward, (float *out, const float *input, int64_t count)) \
     X(int, dpc_tanh_backward, (float *d_input, const float *d_out, const float *out, int64_t count)) \
     X(int, dpc_dropout_forward, (float *out, const float *input, dpc_dropout dropout, int B, int R)) \
+    X(int, dpc_dropout_residual_forward, (float *out, const float *input, const float *residual, \
+        dpc_dropout dropout, int B, int R)) \
     X(int, dpc_attention_forward, (float *out, float *probabilities, const float *qkv, \
         const float *attention_mask, dpc_dropout dropout, int B, int T, int C, int NH, int precision)) \
     X(int, dpc_attention_backward, (float *d_qkv, float *scratch, const float *d_out, const float *qkv, \

@@ -58,6 +58,12 @@ extension CPUBackend {
         applyDropout(dInput, dOut, dropout, B: B, R: R)
     }
 
+    public func dropoutResidualForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                       residual: UnsafePointer<Float>, dropout: DropoutSite, B: Int, R: Int) {
+        applyDropout(out, input, dropout, B: B, R: R)
+        add(out, residual, count: B * R)
+    }
+
     /// Forward and backward are the same product with the same mask.
     private func applyDropout(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
                               _ dropout: DropoutSite, B: Int, R: Int) {

@@ -29,7 +29,8 @@ extension CPUBackend {
         }
     }
 
-    public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
+    public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, accumulatesDInput: Bool,
+                               dWeight: UnsafeMutablePointer<Float>,
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                N: Int, C: Int, OC: Int) {
@@ -43,7 +44,7 @@ extension CPUBackend {
             parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows.count), blasint(C), blasint(OC),
                             1, dOuts + rows.lowerBound * OC, blasint(OC), weights, blasint(C),
-                            0, dInput + rows.lowerBound * C, blasint(C))
+                            accumulatesDInput ? 1 : 0, dInput + rows.lowerBound * C, blasint(C))
             }
         }
         // dW and dB sum over all N rows, so threads split the output channels instead.

@@ -23,6 +23,12 @@ extension CUDABackend {
         check(api.dpc_dropout_forward(out, input, dpc_dropout(dropout), Int32(B), Int32(R)), "dropoutForward")
     }
 
+    public func dropoutResidualForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                                       residual: UnsafePointer<Float>, dropout: DropoutSite, B: Int, R: Int) {
+        check(api.dpc_dropout_residual_forward(out, input, residual, dpc_dropout(dropout), Int32(B), Int32(R)),
+              "dropoutResidualForward")
+    }
+
     /// Forward and backward are the same product with the same mask.
     public func dropoutBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                                 dropout: DropoutSite, B: Int, R: Int) {

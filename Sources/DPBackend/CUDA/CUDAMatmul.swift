@@ -10,12 +10,13 @@ extension CUDABackend {
               "matmulForward")
     }
 
-    public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>,
+    public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, accumulatesDInput: Bool,
+                               dWeight: UnsafeMutablePointer<Float>,
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
                                input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                N: Int, C: Int, OC: Int) {
-        check(api.dpc_matmul_backward(dInput, dWeight, dBias, dOut, input, weight, Int32(N), Int32(C), Int32(OC),
-                                      precisionCode),
+        check(api.dpc_matmul_backward(dInput, accumulatesDInput ? 1 : 0, dWeight, dBias, dOut, input, weight,
+                                      Int32(N), Int32(C), Int32(OC), precisionCode),
               "matmulBackward")
     }
 }
