@@ -1,9 +1,11 @@
 // BertSelfAttention's core: per (example, head), softmax(Q K^T / sqrt(HS)) over the unpadded
 // keys, dropout on the probabilities, then times V. Q, K and V are read in place from the fused
 // (B, T, 3C) projection through the leading dimension, as on the CPU; every (example, head)
-// product of a step is one batched sgemm, its matrices given by arrays of pointers that a small
-// kernel writes into scratch. In tf32 and bf16 modes the products read rounded copies of their
-// operands (precision.cu) and run on the tensor cores; the softmax and its backward stay fp32.
+// product of a step is one batched sgemm, its matrices given by arrays of pointers that one
+// small kernel per call writes into scratch for all of the call's products. Dropout of the
+// probabilities happens inside the softmax kernels, forward and backward. In tf32 and bf16
+// modes the products read rounded copies of their operands (precision.cu) and run on the tensor
+// cores; the softmax and its backward stay fp32.
 
 #include "dropout.cuh"
 
@@ -24,26 +26,48 @@ __device__ inline const void *matrix_start(Operand operand, int bytes, int examp
            (operand.offset + example * operand.example_stride + head * operand.head_stride) * bytes;
 }
 
-// pointers: (3, B * NH), for operands A, B (of `bytes` per element) and fp32 C of one batched product
-__global__ void fill_pointers_kernel(const void **pointers, Operand a, Operand b, Operand c, int bytes, int NH,
-                                     int pairs) {
+/// One batched product's operands: A and B in the precision's operand type, C in fp32.
+struct Product {
+    Operand a, b, c;
+};
+constexpr int kMostProducts = 4; // backward's four
+struct Products {
+    Product of[kMostProducts];
+};
+
+// pointers: (products, 3, B * NH): for each product, where its A, B (of `bytes` per element) and
+// C matrices start for every (example, head) pair. Grid: (pairs, products).
+__global__ void fill_pointers_kernel(const void **pointers, Products products, int bytes, int NH, int pairs) {
     int pair = blockIdx.x * blockDim.x + threadIdx.x;
     if (pair >= pairs) return;
     int example = pair / NH, head = pair % NH;
-    pointers[pair] = matrix_start(a, bytes, example, head);
-    pointers[pairs + pair] = matrix_start(b, bytes, example, head);
-    pointers[2 * pairs + pair] = matrix_start(c, sizeof(float), example, head);
+    const Product &product = products.of[blockIdx.y];
+    const void **own = pointers + (int64_t)blockIdx.y * 3 * pairs;
+    own[pair] = matrix_start(product.a, bytes, example, head);
+    own[pairs + pair] = matrix_start(product.b, bytes, example, head);
+    own[2 * pairs + pair] = matrix_start(product.c, sizeof(float), example, head);
 }
 
-/// Row-major op(A) op(B) for every (example, head) pair, as dpc::gemm takes its arguments; A and
-/// B come from dpc::rounded_operand in `precision`, C is fp32.
-int batched_product(int precision, bool transA, bool transB, int M, int N, int K, float alpha, Operand a, int lda,
-                    Operand b, int ldb, float beta, Operand c, int ldc, int NH, int pairs) {
-    const void **pointers = (const void **)dpc::scratch(dpc::kPointers, 3 * (size_t)pairs * sizeof(void *));
-    if (pointers == nullptr) return 1;
-    fill_pointers_kernel<<<dpc::blocks_for(pairs), dpc::kThreads>>>(pointers, a, b, c, dpc::operand_bytes(precision),
-                                                                    NH, pairs);
-    DPC_LAUNCHED(fill_pointers_kernel);
+/// The pointer arrays of up to kMostProducts batched products, written by one launch: product
+/// i's (3, pairs) start at the result + 3 * pairs * i. nullptr (with the error recorded) if the
+/// scratch cannot grow.
+const void **fill_pointers(Products products, int count, int precision, int NH, int pairs) {
+    const void **pointers =
+        (const void **)dpc::scratch(dpc::kPointers, (size_t)kMostProducts * 3 * pairs * sizeof(void *));
+    if (pointers == nullptr) return nullptr;
+    fill_pointers_kernel<<<dim3(dpc::blocks_for(pairs), count), dpc::kThreads>>>(
+        pointers, products, dpc::operand_bytes(precision), NH, pairs);
+    if (cudaError_t error = cudaGetLastError(); error != cudaSuccess) {
+        dpc::fail_cuda(error, "fill_pointers_kernel");
+        return nullptr;
+    }
+    return pointers;
+}
+
+/// Row-major op(A) op(B) for every (example, head) pair, as dpc::gemm takes its arguments, on
+/// the (3, pairs) matrix pointers of fill_pointers.
+int batched_product(int precision, const void *const *pointers, bool transA, bool transB, int M, int N, int K,
+                    float alpha, int lda, int ldb, float beta, int ldc, int pairs) {
     float *const *outputs = (float *const *)(pointers + 2 * pairs);
     if (precision == DPC_PRECISION_FP32) {
         DPC_BLAS(dpc::gemm_batched(transA, transB, M, N, K, alpha, (const float *const *)pointers, lda,
@@ -143,24 +167,24 @@ __global__ void softmax_backward_kernel(float *d_probabilities, const float *pro
     DPC_FOR_LANE_KEYS(first, key, lane, T) g[key] = y[key] * (g[key] - dot);
 }
 
-/// What weights the values in backward: the probabilities, dropped again into scratch when
-/// dropout is active (forward's dropped copy is not kept), then rounded for the product.
-/// probabilities: (B, NH, T, T)
-int attention_weights(const void **weights, const float *probabilities, const dpc_dropout &dropout, int precision,
-                      int B, int NH, int T) {
-    int64_t count = (int64_t)B * NH * T * T;
-    const float *kept = probabilities;
-    if (dropout.active) {
-        float *dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
-        if (dropped == nullptr) return 1;
-        dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), B * NH);
-        attention_dropout_kernel<<<grid, dpc::kThreads>>>(dropped, probabilities, dropout, NH, T);
-        DPC_LAUNCHED(attention_dropout_kernel);
-        kept = dropped;
-    }
-    return dpc::rounded_operand(weights, precision, dpc::kOperandC, kept, count);
+/// Backward's dropped probabilities (forward's dropped copy is not kept), into `dropped`.
+/// probabilities, dropped: (B, NH, T, T)
+int drop_probabilities(float *dropped, const float *probabilities, const dpc_dropout &dropout, int B, int NH, int T) {
+    dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), B * NH);
+    attention_dropout_kernel<<<grid, dpc::kThreads>>>(dropped, probabilities, dropout, NH, T);
+    DPC_LAUNCHED(attention_dropout_kernel);
+    return 0;
+}
+
+/// Scratch for the probabilities after dropout, (B, NH, T, T) = (count). nullptr (with the
+/// error recorded) if it cannot grow.
+float *dropped_scratch(int64_t count) {
+    return (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
 }
 } // namespace
+
+// Every operand's place is known before the first launch, so one launch fills the pointer
+// arrays of all of a call's batched products.
 
 extern "C" int dpc_attention_forward(float *out, float *probabilities, const float *qkv, const float *attention_mask,
                                      dpc_dropout dropout, int B, int T, int C, int NH, int precision) {
@@ -168,25 +192,25 @@ extern "C" int dpc_attention_forward(float *out, float *probabilities, const flo
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
-    const void *projection = nullptr;
-    if (dpc::rounded_operand(&projection, precision, dpc::kOperandA, qkv, (int64_t)B * example) != 0) return 1;
+    float *dropped = dropout.active ? dropped_scratch((int64_t)rows * T) : probabilities;
+    if (dropped == nullptr) return 1;
+    const void *projection = dpc::operand_place(precision, dpc::kOperandA, qkv, (int64_t)B * example);
+    const void *weights = dpc::operand_place(precision, dpc::kOperandC, dropped, (int64_t)rows * T);
+    if (projection == nullptr || weights == nullptr) return 1;
     Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
-    Operand p{probabilities, 0, NH * square, square};
+    Operand p{probabilities, 0, NH * square, square}, w{weights, 0, NH * square, square};
+    Operand o{out, 0, (int64_t)T * C, HS}; // each head into its HS columns of (B, T, C)
+    const void **pointers = fill_pointers(Products{{{q, k, p}, {w, v, o}}}, 2, precision, NH, pairs);
+    if (pointers == nullptr) return 1;
+    if (dpc::round_operand(projection, precision, qkv, (int64_t)B * example) != 0) return 1;
     // S = scale Q K^T
-    if (batched_product(precision, false, true, T, T, HS, scale, q, 3 * C, k, 3 * C, 0, p, T, NH, pairs)) return 1;
-    float *dropped = probabilities;
-    if (dropout.active) {
-        dropped = (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)rows * T * sizeof(float));
-        if (dropped == nullptr) return 1;
-    }
+    if (batched_product(precision, pointers, false, true, T, T, HS, scale, 3 * C, 3 * C, 0, T, pairs)) return 1;
     masked_softmax_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
         probabilities, dropped, attention_mask, dropout, rows, NH, T);
     DPC_LAUNCHED(masked_softmax_kernel);
-    const void *weights = nullptr;
-    if (dpc::rounded_operand(&weights, precision, dpc::kOperandC, dropped, (int64_t)rows * T) != 0) return 1;
-    // out = P_dropped V, each head into its HS columns of (B, T, C)
-    Operand w{weights, 0, NH * square, square}, o{out, 0, (int64_t)T * C, HS};
-    return batched_product(precision, false, false, T, HS, T, 1, w, T, v, 3 * C, 0, o, C, NH, pairs);
+    if (dpc::round_operand(weights, precision, dropped, (int64_t)rows * T) != 0) return 1;
+    // out = P_dropped V
+    return batched_product(precision, pointers + 3 * pairs, false, false, T, HS, T, 1, T, 3 * C, 0, C, pairs);
 }
 
 extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float *d_out, const float *qkv,
@@ -196,24 +220,35 @@ extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float 
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
-    const void *projection = nullptr, *upstream = nullptr, *weights = nullptr, *d_scores = nullptr;
-    if (dpc::rounded_operand(&projection, precision, dpc::kOperandA, qkv, (int64_t)B * example) != 0) return 1;
-    if (dpc::rounded_operand(&upstream, precision, dpc::kOperandB, d_out, (int64_t)B * T * C) != 0) return 1;
-    if (attention_weights(&weights, probabilities, dropout, precision, B, NH, T)) return 1;
+    float *dropped = dropout.active ? dropped_scratch((int64_t)rows * T) : nullptr;
+    if (dropout.active && dropped == nullptr) return 1;
+    const float *kept = dropout.active ? dropped : probabilities;
+    const void *projection = dpc::operand_place(precision, dpc::kOperandA, qkv, (int64_t)B * example);
+    const void *upstream = dpc::operand_place(precision, dpc::kOperandB, d_out, (int64_t)B * T * C);
+    // The stream runs in order, so dS's rounded copy may reuse the weights' place.
+    const void *weights = dpc::operand_place(precision, dpc::kOperandC, kept, (int64_t)rows * T);
+    const void *d_scores = dpc::operand_place(precision, dpc::kOperandC, scratch, (int64_t)rows * T);
+    if (projection == nullptr || upstream == nullptr || weights == nullptr || d_scores == nullptr) return 1;
     Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
     Operand dq{d_qkv, 0, example, HS}, dk{d_qkv, C, example, HS}, dv{d_qkv, 2 * C, example, HS};
     Operand dy{upstream, 0, (int64_t)T * C, HS}, w{weights, 0, NH * square, square};
-    Operand dp{scratch, 0, NH * square, square};
+    Operand dp{scratch, 0, NH * square, square}, ds{d_scores, 0, NH * square, square};
+    const void **pointers =
+        fill_pointers(Products{{{w, dy, dv}, {dy, v, dp}, {ds, k, dq}, {ds, q, dk}}}, 4, precision, NH, pairs);
+    if (pointers == nullptr) return 1;
+    if (dpc::round_operand(projection, precision, qkv, (int64_t)B * example) != 0) return 1;
+    if (dpc::round_operand(upstream, precision, d_out, (int64_t)B * T * C) != 0) return 1;
+    if (dropout.active && drop_probabilities(dropped, probabilities, dropout, B, NH, T) != 0) return 1;
+    if (dpc::round_operand(weights, precision, kept, (int64_t)rows * T) != 0) return 1;
     // dV = P_dropped^T dY; dP_dropped = dY V^T
-    if (batched_product(precision, true, false, T, HS, T, 1, w, T, dy, C, 0, dv, 3 * C, NH, pairs)) return 1;
-    if (batched_product(precision, false, true, T, T, HS, 1, dy, C, v, 3 * C, 0, dp, T, NH, pairs)) return 1;
+    if (batched_product(precision, pointers, true, false, T, HS, T, 1, T, C, 0, 3 * C, pairs)) return 1;
+    if (batched_product(precision, pointers + 3 * pairs, false, true, T, T, HS, 1, C, 3 * C, 0, T, pairs)) return 1;
     softmax_backward_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
         scratch, probabilities, dropout, rows, NH, T);
     DPC_LAUNCHED(softmax_backward_kernel);
-    // The stream runs in order, so dS's copy may reuse the weights' scratch.
-    if (dpc::rounded_operand(&d_scores, precision, dpc::kOperandC, scratch, (int64_t)pairs * square) != 0) return 1;
-    Operand ds{d_scores, 0, NH * square, square};
+    if (dpc::round_operand(d_scores, precision, scratch, (int64_t)rows * T) != 0) return 1;
     // dQ = scale dS K; dK = scale dS^T Q
-    if (batched_product(precision, false, false, T, HS, T, scale, ds, T, k, 3 * C, 0, dq, 3 * C, NH, pairs)) return 1;
-    return batched_product(precision, true, false, T, HS, T, scale, ds, T, q, 3 * C, 0, dk, 3 * C, NH, pairs);
+    if (batched_product(precision, pointers + 6 * pairs, false, false, T, HS, T, scale, T, 3 * C, 0, 3 * C, pairs))
+        return 1;
+    return batched_product(precision, pointers + 9 * pairs, true, false, T, HS, T, scale, T, 3 * C, 0, 3 * C, pairs);
 }

@@ -75,6 +75,12 @@ int operand_bytes(int precision);
 /// cannot grow.
 int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count);
 
+/// rounded_operand in two halves, for callers that must know where an operand will be before
+/// it exists: where it will be (`values` itself in fp32, else scratch `which`, grown to fit; or
+/// nullptr, with the error recorded), then the rounding into that place (nothing in fp32).
+const void *operand_place(int precision, Scratch which, const float *values, int64_t count);
+int round_operand(const void *place, int precision, const float *values, int64_t count);
+
 /// gemm and gemm_batched on tensor cores (precision.cu), for operands from rounded_operand in
 /// tf32 or bf16, summing into fp32 C.
 cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,

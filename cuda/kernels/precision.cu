@@ -32,22 +32,26 @@ int check_precision(int precision) {
 
 int operand_bytes(int precision) { return precision == DPC_PRECISION_BF16 ? (int)sizeof(__nv_bfloat16) : (int)sizeof(float); }
 
-int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count) {
-    if (precision == DPC_PRECISION_FP32) {
-        *rounded = values;
-        return 0;
-    }
-    void *copy = scratch(which, (size_t)count * operand_bytes(precision));
-    if (copy == nullptr) return 1;
+const void *operand_place(int precision, Scratch which, const float *values, int64_t count) {
+    if (precision == DPC_PRECISION_FP32) return values;
+    return scratch(which, (size_t)count * operand_bytes(precision));
+}
+
+int round_operand(const void *place, int precision, const float *values, int64_t count) {
     if (precision == DPC_PRECISION_BF16) {
-        round_to_bf16_kernel<<<blocks_for(count), kThreads>>>((__nv_bfloat16 *)copy, values, count);
+        round_to_bf16_kernel<<<blocks_for(count), kThreads>>>((__nv_bfloat16 *)place, values, count);
         DPC_LAUNCHED(round_to_bf16_kernel);
-    } else {
-        round_to_tf32_kernel<<<blocks_for(count), kThreads>>>((float *)copy, values, count);
+    } else if (precision == DPC_PRECISION_TF32) {
+        round_to_tf32_kernel<<<blocks_for(count), kThreads>>>((float *)place, values, count);
         DPC_LAUNCHED(round_to_tf32_kernel);
     }
-    *rounded = copy;
     return 0;
+}
+
+int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count) {
+    *rounded = operand_place(precision, which, values, count);
+    if (*rounded == nullptr) return 1;
+    return round_operand(*rounded, precision, values, count);
 }
 
 namespace {
