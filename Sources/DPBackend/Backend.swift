@@ -64,6 +64,14 @@ public struct AdamWHyperparameters: Sendable {
     }
 }
 
+/// A download under way (Backend.startDownload), to be waited for once, from any thread.
+public struct PendingDownload: @unchecked Sendable {
+    /// The backend's own handle (a CUDA event); nil where the copy was already done.
+    public let handle: OpaquePointer?
+
+    public init(handle: OpaquePointer?) { self.handle = handle }
+}
+
 public protocol Backend: AnyObject {
     var name: String { get }
     /// Where this rank's ops run, for the training log: its threads, or its GPU.
@@ -84,6 +92,16 @@ public protocol Backend: AnyObject {
     func upload(_ destination: UnsafeMutablePointer<Float>, from host: UnsafePointer<Float>, count: Int)
     func download(_ destination: UnsafeMutablePointer<Float>, from device: UnsafePointer<Float>, count: Int)
     func uploadIndices(_ destination: UnsafeMutablePointer<Int32>, from host: UnsafePointer<Int32>, count: Int)
+    /// `count` floats of host memory that downloads land in while the backend goes on computing
+    /// (page-locked on a GPU), for the gradients' trip through MPI.
+    func allocateStaging(count: Int) -> UnsafeMutablePointer<Float>
+    func deallocateStaging(_ buffer: UnsafeMutablePointer<Float>)
+    /// Starts copying `count` floats into staging memory once everything issued before this call
+    /// has run, and returns without waiting: the ops issued after it keep the GPU busy meanwhile.
+    func startDownload(_ destination: UnsafeMutablePointer<Float>, from device: UnsafePointer<Float>,
+                       count: Int) -> PendingDownload
+    /// Blocks the calling thread, which may be any thread, until `download` has landed.
+    func waitForDownload(_ download: PendingDownload)
     func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int)
     func copy(_ destination: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, count: Int)
     /// destination += source

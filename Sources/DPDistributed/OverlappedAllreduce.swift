@@ -12,8 +12,8 @@ import Foundation
 public final class OverlappedAllreduce: @unchecked Sendable {
     private let communicator: Communicator
     private let condition = NSCondition()
-    /// (base, range) pairs not yet reduced, oldest first.
-    private var pending: [(base: UnsafeMutablePointer<Float>, range: Range<Int>)] = []
+    /// Buckets not yet reduced, oldest first, each with what must happen before its sum.
+    private var pending: [(base: UnsafeMutablePointer<Float>, range: Range<Int>, ready: () -> Void)] = []
     private var inFlight = false
     private var failure: Error?
     private var busySeconds = 0.0
@@ -26,10 +26,12 @@ public final class OverlappedAllreduce: @unchecked Sendable {
         thread.start()
     }
 
-    /// Starts summing `buffer[range]` across ranks; returns at once.
-    public func enqueue(_ buffer: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+    /// Starts summing `buffer[range]` across ranks once `ready` (run on the communication thread,
+    /// e.g. waiting for the bucket's download from a GPU) has returned; returns at once.
+    public func enqueue(_ buffer: UnsafeMutablePointer<Float>, _ range: Range<Int>,
+                        after ready: @escaping () -> Void) {
         condition.lock()
-        pending.append((buffer, range))
+        pending.append((buffer, range, ready))
         condition.broadcast()
         condition.unlock()
     }
@@ -56,6 +58,7 @@ public final class OverlappedAllreduce: @unchecked Sendable {
             let bucket = pending.removeFirst()
             inFlight = true
             condition.unlock()
+            bucket.ready()
             let started = Date()
             var error: Error?
             do {

@@ -1,7 +1,9 @@
 // Summing the gradient buffer across ranks, after backward or bucket by bucket during it.
 // MPI sums host memory: a CPU backend's buffer is summed in place, while a GPU backend's is
 // copied out span by span as backward finishes each, summed in a host buffer and copied back in
-// one upload (the MPI here is not CUDA-aware, and NCCL is not used).
+// one upload (the MPI here is not CUDA-aware, and NCCL is not used). Each span's download starts
+// without waiting, into page-locked staging, and the communication thread waits for it before
+// the sum, so the GPU goes on with the layers below meanwhile.
 
 import DPBackend
 import DPDistributed
@@ -27,25 +29,26 @@ public final class GradientExchange {
         self.count = count
         let distributed = communicator.worldSize > 1
         if distributed && stageOnHost {
-            staging = .allocate(capacity: count)
-            staging!.initialize(repeating: 0, count: count)
+            staging = backend.allocateStaging(count: count)
         } else {
             staging = nil
         }
         reducer = distributed && overlap ? OverlappedAllreduce(communicator: communicator) : nil
     }
 
-    deinit { staging?.deallocate() }
+    deinit {
+        if let staging { backend.deallocateStaging(staging) }
+    }
 
     /// For backward to call with each span of the buffer that nothing later writes; nil when the
     /// sum waits until `finish`.
     public var onSpanComplete: ((Range<Int>) -> Void)? {
         guard let reducer else { return nil }
         return { [gradients, staging, backend] span in
-            if let staging {
-                backend.download(staging + span.lowerBound, from: gradients + span.lowerBound, count: span.count)
-            }
-            reducer.enqueue(staging ?? gradients, span)
+            guard let staging else { return reducer.enqueue(gradients, span, after: {}) }
+            let download = backend.startDownload(staging + span.lowerBound, from: gradients + span.lowerBound,
+                                                 count: span.count)
+            reducer.enqueue(staging, span, after: { backend.waitForDownload(download) })
         }
     }
 

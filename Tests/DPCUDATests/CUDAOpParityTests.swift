@@ -4,6 +4,7 @@
 // so both backends see the same numbers.
 
 import DPBackend
+import Foundation
 import DPTestSupport
 import XCTest
 
@@ -50,6 +51,33 @@ final class CUDAOpParityTests: XCTestCase {
         let got = withDeviceScope(cuda) { $0.backend.sumOfSquares($0.floats(values).pointer, count: values.count) }
         assertParity([Float(got)], [Float(expected)], "sumOfSquares")
         XCTAssertLessThanOrEqual(abs(got - expected) / expected, 1e-7, "sumOfSquares in Double: \(got) vs \(expected)")
+    }
+
+    /// The gradients' path to MPI (GradientExchange): a staged download holds what the ops issued
+    /// before it wrote, whatever is issued after it, and lands for a thread other than the caller.
+    func testStagedDownloadSeesEarlierOpsAndLandsForAnotherThread() throws {
+        let cuda = try makeCUDABackend()
+        let n = 1_000_003
+        let values = randomFloats(n, seed: 8)
+        withDeviceScope(cuda) { scope in
+            let source = scope.floats(values), later = scope.floats(count: n)
+            let staging = cuda.allocateStaging(count: n)
+            defer { cuda.deallocateStaging(staging) }
+            cuda.scale(source.pointer, by: 3, count: n)
+            let download = cuda.startDownload(staging, from: source.pointer, count: n)
+            cuda.add(later.pointer, source.pointer, count: n)
+            let landed = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) let backend = cuda
+            Thread {
+                backend.waitForDownload(download)
+                landed.signal()
+            }.start()
+            XCTAssertEqual(landed.wait(timeout: .now() + 60), .success, "the download never landed")
+            XCTAssertNotNil(download.handle, "a GPU download is an event to wait for")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: staging, count: n)), values.map { $0 * 3 },
+                           "the staged download holds what the op before it wrote")
+            XCTAssertEqual(later.array, values.map { $0 * 3 }, "the op issued after the download ran")
+        }
     }
 
     func testEmbeddings() throws {

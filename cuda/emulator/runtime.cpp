@@ -26,6 +26,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -353,6 +354,34 @@ int device_count() {
 
 cudaError_t outcome(cudaError_t error) { return dpcemu::sticky != cudaSuccess ? dpcemu::sticky : error; }
 
+// Streams, events and page-locked host memory. Every call runs to completion when it is made,
+// so a stream is only a name and an event has completed once it is recorded. What is checked is
+// what a GPU would refuse: a stream or event never created or already destroyed, cudaFreeHost
+// of anything cudaMallocHost did not return.
+std::mutex handles_lock; // the allreduce thread waits on events while the main thread records them
+std::set<const void *> live_streams, live_events;
+std::map<uintptr_t, size_t> pinned; // start -> bytes, cudaMallocHost's allocations
+
+bool is_pinned(const void *pointer, size_t bytes) {
+    std::lock_guard<std::mutex> guard(handles_lock);
+    uintptr_t address = (uintptr_t)pointer;
+    auto after = pinned.upper_bound(address);
+    if (after == pinned.begin()) return false;
+    auto holding = std::prev(after);
+    return address + bytes <= holding->first + holding->second;
+}
+
+/// The legacy default stream (0) or one that cudaStreamCreateWithFlags made and no one destroyed.
+bool is_stream(cudaStream_t stream) {
+    std::lock_guard<std::mutex> guard(handles_lock);
+    return stream == nullptr || live_streams.count(stream) > 0;
+}
+
+bool is_event(cudaEvent_t event) {
+    std::lock_guard<std::mutex> guard(handles_lock);
+    return live_events.count(event) > 0;
+}
+
 cudaError_t copy(void *destination, const void *source, size_t bytes, cudaMemcpyKind kind) {
     using dpcemu::is_device_range;
     if (dpcemu::sticky != cudaSuccess) return dpcemu::sticky;
@@ -367,7 +396,8 @@ cudaError_t copy(void *destination, const void *source, size_t bytes, cudaMemcpy
         return dpcemu::record(cudaErrorInvalidValue, "cudaMemcpy: source %p (%zu bytes) is %s", source, bytes,
                               device_source ? "not inside one device allocation" : "device memory");
     static const char *const directions[] = {"host_to_host", "host_to_device", "device_to_host", "device_to_device"};
-    dpcemu::count_copy(directions[kind], bytes);
+    bool to_pinned = kind == cudaMemcpyDeviceToHost && is_pinned(destination, bytes);
+    dpcemu::count_copy(to_pinned ? "device_to_pinned_host" : directions[kind], bytes);
     if (bytes > 0) memmove(destination, source, bytes);
     return cudaSuccess;
 }
@@ -407,6 +437,7 @@ const char *cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     }
@@ -457,16 +488,81 @@ cudaError_t cudaMemcpy(void *destination, const void *source, size_t bytes, cuda
 }
 
 cudaError_t cudaMemcpyAsync(void *destination, const void *source, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
+                            cudaStream_t stream) {
+    if (!is_stream(stream)) return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaMemcpyAsync: stream %p", stream);
     return copy(destination, source, bytes, kind);
 }
 
-cudaError_t cudaMemsetAsync(void *pointer, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void *pointer, int value, size_t bytes, cudaStream_t stream) {
     if (dpcemu::sticky != cudaSuccess) return dpcemu::sticky;
+    if (!is_stream(stream)) return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaMemsetAsync: stream %p", stream);
     if (!dpcemu::is_device_range(pointer, bytes))
         return dpcemu::record(cudaErrorInvalidValue, "cudaMemset: %p (%zu bytes) is not inside one device allocation",
                               pointer, bytes);
     dpcemu::count_copy("fill", bytes);
     memset(pointer, value, bytes);
     return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void **pointer, size_t bytes) {
+    void *memory = nullptr;
+    if (posix_memalign(&memory, 4096, bytes > 0 ? bytes : 1) != 0)
+        return dpcemu::record(cudaErrorMemoryAllocation, "cudaMallocHost: the host refused %zu bytes", bytes);
+    std::lock_guard<std::mutex> guard(handles_lock);
+    pinned[(uintptr_t)memory] = bytes;
+    *pointer = memory;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *pointer) {
+    {
+        std::lock_guard<std::mutex> guard(handles_lock);
+        if (pinned.erase((uintptr_t)pointer) == 0)
+            return dpcemu::record(cudaErrorInvalidValue, "cudaFreeHost(%p): not from cudaMallocHost", pointer);
+    }
+    free(pointer);
+    return outcome(cudaSuccess);
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned) {
+    *stream = (cudaStream_t) new char;
+    std::lock_guard<std::mutex> guard(handles_lock);
+    live_streams.insert(*stream);
+    return outcome(cudaSuccess);
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned) {
+    *event = (cudaEvent_t) new char;
+    std::lock_guard<std::mutex> guard(handles_lock);
+    live_events.insert(*event);
+    return outcome(cudaSuccess);
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+    if (!is_event(event)) return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaEventRecord: event %p", event);
+    if (!is_stream(stream)) return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaEventRecord: stream %p", stream);
+    return outcome(cudaSuccess);
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
+    if (!is_event(event)) return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: event %p", event);
+    if (!is_stream(stream))
+        return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaStreamWaitEvent: stream %p", stream);
+    return outcome(cudaSuccess);
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+    if (!is_event(event))
+        return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: event %p", event);
+    return outcome(cudaSuccess);
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+    {
+        std::lock_guard<std::mutex> guard(handles_lock);
+        if (live_events.erase(event) == 0)
+            return dpcemu::record(cudaErrorInvalidResourceHandle, "cudaEventDestroy: event %p", event);
+    }
+    delete (char *)event;
+    return outcome(cudaSuccess);
 }

@@ -300,6 +300,25 @@ bool tf32_products_round_their_operands_unless_pedantic() {
     return true;
 }
 
+/// A stream or event that does not exist (destroyed, or never made) is refused, as is freeing
+/// page-locked memory that cudaMallocHost did not return.
+bool dead_streams_events_and_foreign_host_memory_are_refused() {
+    cudaEvent_t event = nullptr;
+    if (cudaEventCreateWithFlags(&event, cudaEventDisableTiming) != cudaSuccess) return false;
+    if (cudaEventRecord(event, 0) != cudaSuccess || cudaEventSynchronize(event) != cudaSuccess) return false;
+    if (cudaEventDestroy(event) != cudaSuccess) return false;
+    if (cudaEventSynchronize(event) != cudaErrorInvalidResourceHandle) return false;
+    if (!failed_with(cudaErrorInvalidResourceHandle, "cudaEventSynchronize")) return false;
+    float *device = device_floats(4);
+    std::vector<float> host(4);
+    if (cudaMemcpyAsync(host.data(), device, sizeof(float) * 4, cudaMemcpyDeviceToHost, (cudaStream_t)host.data()) !=
+        cudaErrorInvalidResourceHandle)
+        return false;
+    cudaGetLastError();
+    if (cudaFreeHost(host.data()) != cudaErrorInvalidValue) return false;
+    return failed_with(cudaErrorInvalidValue, "not from cudaMallocHost");
+}
+
 struct Case {
     const char *name;
     bool (*check)();
@@ -320,6 +339,8 @@ const Case cases[] = {
     {"sgemm matches a loop", sgemm_matches_a_loop},
     {"sgemm refuses bad arguments", sgemm_refuses_bad_arguments},
     {"tf32 products round their operands unless pedantic", tf32_products_round_their_operands_unless_pedantic},
+    {"dead streams and events and foreign host memory are refused",
+     dead_streams_events_and_foreign_host_memory_are_refused},
 };
 
 } // namespace

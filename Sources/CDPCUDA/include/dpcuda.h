@@ -59,6 +59,10 @@ typedef struct dpc_adamw {
     X(int, dpc_free, (void *pointer)) \
     X(int, dpc_upload, (void *destination, const void *host_source, size_t bytes)) \
     X(int, dpc_download, (void *host_destination, const void *source, size_t bytes)) \
+    X(int, dpc_host_alloc, (void **pointer, size_t bytes)) \
+    X(int, dpc_host_free, (void *pointer)) \
+    X(int, dpc_download_start, (void *host_destination, const void *source, size_t bytes, void **transfer)) \
+    X(int, dpc_download_wait, (void *transfer)) \
     X(int, dpc_copy, (void *destination, const void *source, size_t bytes)) \
     X(int, dpc_zero, (void *pointer, size_t bytes)) \
     X(int, dpc_add, (float *destination, const float *source, int64_t count)) \

@@ -66,6 +66,19 @@ public final class CPUBackend: Backend {
         destination.update(from: device, count: count)
     }
 
+    public func allocateStaging(count: Int) -> UnsafeMutablePointer<Float> { allocate(count: count) }
+
+    public func deallocateStaging(_ buffer: UnsafeMutablePointer<Float>) { deallocate(buffer) }
+
+    /// The CPU's ops have all run by the time they return, so the copy is done at once.
+    public func startDownload(_ destination: UnsafeMutablePointer<Float>, from device: UnsafePointer<Float>,
+                              count: Int) -> PendingDownload {
+        download(destination, from: device, count: count)
+        return PendingDownload(handle: nil)
+    }
+
+    public func waitForDownload(_ download: PendingDownload) {}
+
     public func uploadIndices(_ destination: UnsafeMutablePointer<Int32>, from host: UnsafePointer<Int32>, count: Int) {
         destination.update(from: host, count: count)
     }

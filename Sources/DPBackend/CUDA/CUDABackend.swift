@@ -154,6 +154,31 @@ public final class CUDABackend: Backend {
         check(api.dpc_download(destination, device, count * MemoryLayout<Float>.stride), "download")
     }
 
+    public func allocateStaging(count: Int) -> UnsafeMutablePointer<Float> {
+        var pointer: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        check(api.dpc_host_alloc(&pointer, bytes), "allocateStaging")
+        let buffer = pointer!.bindMemory(to: Float.self, capacity: max(count, 1))
+        buffer.initialize(repeating: 0, count: max(count, 1))
+        return buffer
+    }
+
+    public func deallocateStaging(_ buffer: UnsafeMutablePointer<Float>) {
+        check(api.dpc_host_free(buffer), "deallocateStaging")
+    }
+
+    public func startDownload(_ destination: UnsafeMutablePointer<Float>, from device: UnsafePointer<Float>,
+                              count: Int) -> PendingDownload {
+        var transfer: UnsafeMutableRawPointer?
+        check(api.dpc_download_start(destination, device, count * MemoryLayout<Float>.stride, &transfer),
+              "startDownload")
+        return PendingDownload(handle: OpaquePointer(transfer))
+    }
+
+    public func waitForDownload(_ download: PendingDownload) {
+        check(api.dpc_download_wait(UnsafeMutableRawPointer(download.handle)), "waitForDownload")
+    }
+
     public func uploadIndices(_ destination: UnsafeMutablePointer<Int32>, from host: UnsafePointer<Int32>, count: Int) {
         check(api.dpc_upload(destination, host, count * MemoryLayout<Int32>.stride), "uploadIndices")
     }
