@@ -170,10 +170,15 @@ public protocol Backend: AnyObject {
 
     // MARK: Activations
 
-    /// out = GELU(input), in place if out == input. With `slope`, also keeps GELU'(input), so that
-    /// backward is one multiply instead of a second pass through erf and exp.
-    func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
-                     input: UnsafePointer<Float>, count: Int, form: GELUForm)
+    /// out = GELU(input + bias), in place if out == input. The bias is the linear layer's before
+    /// it, added here rather than by matmulForward to save a pass over the activations. With
+    /// `slope`, also keeps GELU' there, so that backward is one multiply instead of a second pass
+    /// through erf and exp.
+    func geluForward(out: UnsafeMutablePointer<Float>,                    // (N, C), may be input
+                     slope: UnsafeMutablePointer<Float>?,                 // (N, C)
+                     input: UnsafePointer<Float>,                         // (N, C)
+                     bias: UnsafePointer<Float>?,                         // (C)
+                     N: Int, C: Int, form: GELUForm)
     func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                       slope: UnsafePointer<Float>, count: Int)
     func tanhForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int)
@@ -189,12 +194,14 @@ public protocol Backend: AnyObject {
     func dropoutBackward(dInput: UnsafeMutablePointer<Float>,             // (B, R)
                          dOut: UnsafePointer<Float>,                      // (B, R)
                          dropout: DropoutSite, B: Int, R: Int)
-    /// out = dropout(input) + residual: a sublayer's output joining the residual stream in one
-    /// pass (out may be input). Its backward is dropoutBackward; the residual's gradient is dOut.
-    func dropoutResidualForward(out: UnsafeMutablePointer<Float>,         // (B, R)
-                                input: UnsafePointer<Float>,              // (B, R)
-                                residual: UnsafePointer<Float>,           // (B, R)
-                                dropout: DropoutSite, B: Int, R: Int)
+    /// out = dropout(input + bias) + residual: a sublayer's output, with the bias of its linear
+    /// layer, joining the residual stream in one pass (out may be input). Its backward is
+    /// dropoutBackward; the residual's gradient is dOut, the bias's that of the linear layer.
+    func dropoutResidualForward(out: UnsafeMutablePointer<Float>,         // (B, T, C)
+                                input: UnsafePointer<Float>,              // (B, T, C)
+                                bias: UnsafePointer<Float>?,              // (C)
+                                residual: UnsafePointer<Float>,           // (B, T, C)
+                                dropout: DropoutSite, B: Int, T: Int, C: Int)
 
     // MARK: Self-attention over a fused (query | key | value) projection
 

@@ -145,24 +145,27 @@ public final class EncoderModel {
                                  attentionMask: activations.attentionMask,
                                  dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                  B: B, T: T, C: C, NH: l.NH)
+        // The biases of this and the two feed-forward products join the pass that follows each.
         backend.matmulForward(out: a.residual1, input: a.context, weight: parameter(w.attentionOutputWeight),
-                              bias: parameter(w.attentionOutputBias), N: N, C: C, OC: C)
-        backend.dropoutResidualForward(out: a.residual1, input: a.residual1, residual: input,
+                              bias: nil, N: N, C: C, OC: C)
+        backend.dropoutResidualForward(out: a.residual1, input: a.residual1, bias: parameter(w.attentionOutputBias),
+                                       residual: input,
                                        dropout: dropoutSite(hidden, .attentionOutput, application: application),
-                                       B: B, R: T * C)
+                                       B: B, T: T, C: C)
         backend.layerNormForward(out: a.hidden1, mean: a.mean1, rstd: a.rstd1, input: a.residual1,
                                  weight: parameter(w.attentionNormWeight), bias: parameter(w.attentionNormBias),
                                  N: N, C: C, epsilon: l.config.layerNormEps)
 
         backend.matmulForward(out: a.activated, input: a.hidden1, weight: parameter(w.intermediateWeight),
-                              bias: parameter(w.intermediateBias), N: N, C: C, OC: I)
-        backend.geluForward(out: a.activated, slope: a.geluSlope, input: a.activated, count: N * I,
-                            form: l.config.hiddenAct)
+                              bias: nil, N: N, C: C, OC: I)
+        backend.geluForward(out: a.activated, slope: a.geluSlope, input: a.activated,
+                            bias: parameter(w.intermediateBias), N: N, C: I, form: l.config.hiddenAct)
         backend.matmulForward(out: a.residual2, input: a.activated, weight: parameter(w.outputWeight),
-                              bias: parameter(w.outputBias), N: N, C: I, OC: C)
-        backend.dropoutResidualForward(out: a.residual2, input: a.residual2, residual: a.hidden1,
+                              bias: nil, N: N, C: I, OC: C)
+        backend.dropoutResidualForward(out: a.residual2, input: a.residual2, bias: parameter(w.outputBias),
+                                       residual: a.hidden1,
                                        dropout: dropoutSite(hidden, .feedForwardOutput, application: application),
-                                       B: B, R: T * C)
+                                       B: B, T: T, C: C)
         backend.layerNormForward(out: output, mean: a.mean2, rstd: a.rstd2, input: a.residual2,
                                  weight: parameter(w.outputNormWeight), bias: parameter(w.outputNormBias),
                                  N: N, C: C, epsilon: l.config.layerNormEps)

@@ -156,28 +156,35 @@ final class DropoutTests: XCTestCase {
         }
     }
 
-    /// The residual form is dropout, then the residual added in Float, in one call: the same
-    /// mask and the same sums, also in place and with dropout off.
+    /// The residual form is the bias added, dropout, then the residual added, each in Float, in
+    /// one call: the same mask and the same sums, also in place, without a bias and with dropout off.
     func testResidualFormAddsTheResidualToTheDroppedInput() {
         let backend = makeBackend()
         withDeviceScope(backend) { scope in
-            let B = 3, R = 1001
+            let B = 3, T = 77, C = 13, R = T * C
             let indices = scope.indices([4, 9, 2])
             let input = randomFloats(B * R, seed: 76), residual = randomFloats(B * R, seed: 77)
-            let inputD = scope.floats(input), residualD = scope.floats(residual)
+            let bias = randomFloats(C, seed: 78)
+            let residualD = scope.floats(residual), biasD = scope.floats(bias)
             for p: Float in [0.25, 0] {
-                let dropout = DropoutSite(probability: p, seed: 3, step: 9, site: 2, exampleIndices: indices.pointer)
-                let dropped = scope.floats(garbage(B * R))
-                backend.dropoutForward(out: dropped.pointer, input: inputD.pointer, dropout: dropout, B: B, R: R)
-                let expected = zip(dropped.array, residual).map { $0 + $1 }
-                let out = scope.floats(garbage(B * R))
-                backend.dropoutResidualForward(out: out.pointer, input: inputD.pointer, residual: residualD.pointer,
-                                               dropout: dropout, B: B, R: R)
-                assertIdentical(out.array, expected, "dropout(input) + residual, p = \(p)")
-                let inPlace = scope.floats(input)
-                backend.dropoutResidualForward(out: inPlace.pointer, input: inPlace.pointer, residual: residualD.pointer,
-                                               dropout: dropout, B: B, R: R)
-                assertIdentical(inPlace.array, expected, "dropout(input) + residual in place, p = \(p)")
+                for withBias in [false, true] {
+                    let dropout = DropoutSite(probability: p, seed: 3, step: 9, site: 2, exampleIndices: indices.pointer)
+                    let biased = scope.floats(withBias ? (0..<(B * R)).map { input[$0] + bias[$0 % C] } : input)
+                    let dropped = scope.floats(garbage(B * R))
+                    backend.dropoutForward(out: dropped.pointer, input: biased.pointer, dropout: dropout, B: B, R: R)
+                    let expected = zip(dropped.array, residual).map { $0 + $1 }
+                    let what = "dropout(input\(withBias ? " + bias" : "")) + residual, p = \(p)"
+                    let out = scope.floats(garbage(B * R))
+                    backend.dropoutResidualForward(out: out.pointer, input: scope.floats(input).pointer,
+                                                   bias: withBias ? biasD.pointer : nil, residual: residualD.pointer,
+                                                   dropout: dropout, B: B, T: T, C: C)
+                    assertIdentical(out.array, expected, what)
+                    let inPlace = scope.floats(input)
+                    backend.dropoutResidualForward(out: inPlace.pointer, input: inPlace.pointer,
+                                                   bias: withBias ? biasD.pointer : nil, residual: residualD.pointer,
+                                                   dropout: dropout, B: B, T: T, C: C)
+                    assertIdentical(inPlace.array, expected, what + ", in place")
+                }
             }
         }
     }

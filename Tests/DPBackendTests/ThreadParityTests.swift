@@ -90,7 +90,8 @@ final class ThreadParityTests: XCTestCase {
             for form in GELUForm.allCases {
                 let out = scope.floats(count: count), dInput = scope.floats(count: count)
                 let slope = scope.floats(count: count)
-                backend.geluForward(out: out.pointer, slope: slope.pointer, input: x.pointer, count: count, form: form)
+                backend.geluForward(out: out.pointer, slope: slope.pointer, input: x.pointer, bias: nil, N: 1, C: count,
+                                    form: form)
                 backend.geluBackward(dInput: dInput.pointer, dOut: g.pointer, slope: slope.pointer, count: count)
                 outputs += [("gelu \(form) out", out.array), ("gelu \(form) dInput", dInput.array)]
             }

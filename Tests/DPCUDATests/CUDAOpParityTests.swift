@@ -157,11 +157,19 @@ final class CUDAOpParityTests: XCTestCase {
                 let input = scope.floats(randomFloats(n, in: -6...6, seed: 1))
                 let out = scope.floats(repeating: .nan, count: n), slope = scope.floats(repeating: .nan, count: n)
                 let inPlace = scope.floats(randomFloats(n, in: -6...6, seed: 1))
-                scope.backend.geluForward(out: out.pointer, slope: slope.pointer, input: input.pointer, count: n, form: form)
-                scope.backend.geluForward(out: inPlace.pointer, slope: nil, input: inPlace.pointer, count: n, form: form)
+                scope.backend.geluForward(out: out.pointer, slope: slope.pointer, input: input.pointer, bias: nil,
+                                          N: 1, C: n, form: form)
+                scope.backend.geluForward(out: inPlace.pointer, slope: nil, input: inPlace.pointer, bias: nil,
+                                          N: 1, C: n, form: form)
+                // 40 rows of 250 channels, each row with the bias added first.
+                let biased = scope.floats(randomFloats(40 * 250, in: -6...6, seed: 3))
+                let bias = scope.floats(randomFloats(250, seed: 4)), biasedSlope = scope.floats(repeating: .nan, count: 40 * 250)
+                scope.backend.geluForward(out: biased.pointer, slope: biasedSlope.pointer, input: biased.pointer,
+                                          bias: bias.pointer, N: 40, C: 250, form: form)
                 let dOut = scope.floats(randomFloats(n, seed: 2)), dInput = scope.floats(repeating: .nan, count: n)
                 scope.backend.geluBackward(dInput: dInput.pointer, dOut: dOut.pointer, slope: slope.pointer, count: n)
-                return [("out", out), ("slope", slope), ("in place", inPlace), ("dInput", dInput)]
+                return [("out", out), ("slope", slope), ("in place", inPlace), ("dInput", dInput),
+                        ("with bias", biased), ("slope with bias", biasedSlope)]
             }
         }
         try compare("tanh") { scope in
@@ -175,7 +183,8 @@ final class CUDAOpParityTests: XCTestCase {
 
     func testDropout() throws {
         // 1001 leaves a partial group of four at the end of each row.
-        for (probability, R) in [(Float(0), T * C), (0.1, T * C), (0.5, T * C), (0.1, 1001)] {
+        for (probability, rows, channels) in [(Float(0), T, C), (0.1, T, C), (0.5, T, C), (0.1, 77, 13)] {
+            let R = rows * channels
             try compare("dropout p=\(probability) R=\(R)") { scope in
                 let site = dropout(scope, probability: probability)
                 let input = scope.floats(randomFloats(B * R, seed: 1)), out = scope.floats(repeating: .nan, count: B * R)
@@ -183,9 +192,13 @@ final class CUDAOpParityTests: XCTestCase {
                 let dOut = scope.floats(randomFloats(B * R, seed: 2))
                 scope.backend.dropoutBackward(dInput: dOut.pointer, dOut: dOut.pointer, dropout: site, B: B, R: R)
                 let sum = scope.floats(randomFloats(B * R, seed: 3)), residual = scope.floats(randomFloats(B * R, seed: 4))
-                scope.backend.dropoutResidualForward(out: sum.pointer, input: sum.pointer, residual: residual.pointer,
-                                                     dropout: site, B: B, R: R)
-                return [("out", out), ("dInput in place", dOut), ("out + residual in place", sum)]
+                let biased = scope.floats(randomFloats(B * R, seed: 5)), bias = scope.floats(randomFloats(channels, seed: 6))
+                scope.backend.dropoutResidualForward(out: sum.pointer, input: sum.pointer, bias: nil,
+                                                     residual: residual.pointer, dropout: site, B: B, T: rows, C: channels)
+                scope.backend.dropoutResidualForward(out: biased.pointer, input: biased.pointer, bias: bias.pointer,
+                                                     residual: residual.pointer, dropout: site, B: B, T: rows, C: channels)
+                return [("out", out), ("dInput in place", dOut), ("out + residual in place", sum),
+                        ("biased out + residual in place", biased)]
             }
         }
     }

@@ -1,5 +1,6 @@
-// GELU, transformers' `gelu` (exact erf) and `gelu_new` (tanh approximation). Forward can keep
-// the slope GELU'(x), so that backward is one multiply.
+// GELU, transformers' `gelu` (exact erf) and `gelu_new` (tanh approximation), of the input plus
+// the bias of the linear layer before it. Forward can keep the slope GELU'(x), so that backward
+// is one multiply.
 
 #include "common.cuh"
 
@@ -8,11 +9,12 @@ constexpr float kInverseSqrt2 = 0.70710677f;
 constexpr float kInverseSqrt2Pi = 0.39894228f;
 constexpr float kSqrt2OverPi = 0.79788456f;
 
-// out, slope, input: (count); slope may be null; in place when out == input
+// out, slope, input: (N, C); bias: (C); slope and bias may be null; in place when out == input
 template <bool kTanh>
-__global__ void gelu_forward_kernel(float *out, float *slope, const float *input, int64_t count) {
-    DPC_GRID_STRIDE(i, count) {
-        float x = input[i];
+__global__ void gelu_forward_kernel(float *out, float *slope, const float *input, const float *bias, int64_t N,
+                                    int C) {
+    DPC_GRID_STRIDE(i, N * C) {
+        float x = bias != nullptr ? input[i] + bias[i % C] : input[i];
         if (kTanh) {
             float t = tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x));
             if (slope != nullptr) {
@@ -35,11 +37,13 @@ __global__ void gelu_backward_kernel(float *d_input, const float *d_out, const f
 }
 } // namespace
 
-extern "C" int dpc_gelu_forward(float *out, float *slope, const float *input, int64_t count, int form) {
+extern "C" int dpc_gelu_forward(float *out, float *slope, const float *input, const float *bias, int64_t N, int C,
+                                int form) {
+    unsigned blocks = dpc::blocks_for(N * C);
     if (form == 1) {
-        gelu_forward_kernel<true><<<dpc::blocks_for(count), dpc::kThreads>>>(out, slope, input, count);
+        gelu_forward_kernel<true><<<blocks, dpc::kThreads>>>(out, slope, input, bias, N, C);
     } else {
-        gelu_forward_kernel<false><<<dpc::blocks_for(count), dpc::kThreads>>>(out, slope, input, count);
+        gelu_forward_kernel<false><<<blocks, dpc::kThreads>>>(out, slope, input, bias, N, C);
     }
     DPC_LAUNCHED(gelu_forward_kernel);
     return 0;

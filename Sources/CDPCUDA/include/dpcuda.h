@@ -84,13 +84,14 @@ typedef struct dpc_adamw {
     X(int, dpc_layernorm_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \
         const float *input, const float *weight, const float *mean, const float *rstd, int N, int C)) \
     /* form: 0 erf, 1 tanh; slope may be NULL. */ \
-    X(int, dpc_gelu_forward, (float *out, float *slope, const float *input, int64_t count, int form)) \
+    X(int, dpc_gelu_forward, (float *out, float *slope, const float *input, const float *bias, int64_t N, int C, \
+        int form)) \
     X(int, dpc_gelu_backward, (float *d_input, const float *d_out, const float *slope, int64_t count)) \
     X(int, dpc_tanh_forward, (float *out, const float *input, int64_t count)) \
     X(int, dpc_tanh_backward, (float *d_input, const float *d_out, const float *out, int64_t count)) \
     X(int, dpc_dropout_forward, (float *out, const float *input, dpc_dropout dropout, int B, int R)) \
-    X(int, dpc_dropout_residual_forward, (float *out, const float *input, const float *residual, \
-        dpc_dropout dropout, int B, int R)) \
+    X(int, dpc_dropout_residual_forward, (float *out, const float *input, const float *bias, \
+        const float *residual, dpc_dropout dropout, int B, int T, int C)) \
     X(int, dpc_attention_forward, (float *out, float *probabilities, const float *qkv, \
         const float *attention_mask, dpc_dropout dropout, int B, int T, int C, int NH, int precision)) \
     X(int, dpc_attention_backward, (float *d_qkv, float *scratch, const float *d_out, const float *qkv, \

@@ -48,7 +48,14 @@ extension CPUBackend {
     }
 
     public func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
-                            input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+                            input: UnsafePointer<Float>, bias: UnsafePointer<Float>?, N: Int, C: Int,
+                            form: GELUForm) {
+        let count = N * C
+        var input = input
+        if let bias {
+            addRowBias(out, input, bias, N: N, C: C)
+            input = UnsafePointer(out)
+        }
         // One loop per case: deciding inside the loop kept the tanh form from vectorising
         // (5 ns an element instead of 2).
         switch (form, slope) {
@@ -89,5 +96,17 @@ extension CPUBackend {
     public func tanhBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
                              out: UnsafePointer<Float>, count: Int) {
         for i in 0..<count { dInput[i] = dOut[i] * (1 - out[i] * out[i]) }
+    }
+}
+
+extension CPUBackend {
+    /// out (N, C) = input + bias (C) on every row; out may be input.
+    func addRowBias(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                    N: Int, C: Int) {
+        parallelRanges(N) { rows in
+            for row in rows {
+                for c in 0..<C { out[row * C + c] = input[row * C + c] + bias[c] }
+            }
+        }
     }
 }

@@ -59,9 +59,15 @@ extension CPUBackend {
     }
 
     public func dropoutResidualForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                       residual: UnsafePointer<Float>, dropout: DropoutSite, B: Int, R: Int) {
-        applyDropout(out, input, dropout, B: B, R: R)
-        add(out, residual, count: B * R)
+                                       bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>,
+                                       dropout: DropoutSite, B: Int, T: Int, C: Int) {
+        var input = input
+        if let bias {
+            addRowBias(out, input, bias, N: B * T, C: C)
+            input = UnsafePointer(out)
+        }
+        applyDropout(out, input, dropout, B: B, R: T * C)
+        add(out, residual, count: B * T * C)
     }
 
     /// Forward and backward are the same product with the same mask.

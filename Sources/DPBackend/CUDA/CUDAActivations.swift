@@ -4,9 +4,10 @@ import CDPCUDA
 
 extension CUDABackend {
     public func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
-                            input: UnsafePointer<Float>, count: Int, form: GELUForm) {
+                            input: UnsafePointer<Float>, bias: UnsafePointer<Float>?, N: Int, C: Int,
+                            form: GELUForm) {
         let formCode: Int32 = form == .erf ? 0 : 1
-        check(api.dpc_gelu_forward(out, slope, input, Int64(count), formCode), "geluForward")
+        check(api.dpc_gelu_forward(out, slope, input, bias, Int64(N), Int32(C), formCode), "geluForward")
     }
 
     public func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,

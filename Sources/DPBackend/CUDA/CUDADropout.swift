@@ -24,8 +24,10 @@ extension CUDABackend {
     }
 
     public func dropoutResidualForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                       residual: UnsafePointer<Float>, dropout: DropoutSite, B: Int, R: Int) {
-        check(api.dpc_dropout_residual_forward(out, input, residual, dpc_dropout(dropout), Int32(B), Int32(R)),
+                                       bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>,
+                                       dropout: DropoutSite, B: Int, T: Int, C: Int) {
+        check(api.dpc_dropout_residual_forward(out, input, bias, residual, dpc_dropout(dropout), Int32(B), Int32(T),
+                                               Int32(C)),
               "dropoutResidualForward")
     }
 
