@@ -4,10 +4,13 @@
 // product of a step is one batched sgemm, its matrices given by arrays of pointers that one
 // small kernel per call writes into scratch for all of the call's products. Dropout of the
 // probabilities happens inside the softmax kernels, forward and backward. In tf32 and bf16
-// modes the products read rounded copies of their operands (precision.cu) and run on the tensor
-// cores; the softmax and its backward stay fp32.
+// modes the products read rounded operands and run on the tensor cores: Q, K, V and dOut
+// rounded by a pass each (precision.cu), the dropped probabilities and dS written already
+// rounded by the kernels that compute them (precision.cuh); the softmax and its backward compute
+// in fp32.
 
 #include "dropout.cuh"
+#include "precision.cuh"
 
 namespace {
 constexpr int kRowsPerBlock = 8; // one warp per row of scores
@@ -94,16 +97,17 @@ __device__ inline uint64_t probability_position(int row, int NH, int T, int key)
     for (int first = 4 * (lane); first < (T); first += 4 * 32)                                   \
         for (int key = first; key < first + 4 && key < (T); key++)
 
-// scores: (B, NH, T, T), in place, becoming the probabilities; dropped: (B, NH, T, T), the
-// probabilities after dropout, written in the same pass when dropout is active (else unused);
-// attention_mask: (B, T), 1 = token, 0 = padding. Padded keys get probability exactly 0, as
-// transformers' finfo.min mask gives after exp underflows. One warp per row.
-__global__ void masked_softmax_kernel(float *scores, float *dropped, const float *attention_mask, dpc_dropout dropout,
-                                      int rows, int NH, int T) {
+// scores: (B, NH, T, T), in place, becoming the probabilities; weights: (B, NH, T, T), the
+// operand that multiplies V: the probabilities after dropout, in `precision`, written in the same
+// pass unless they are the probabilities themselves (fp32 without dropout); attention_mask:
+// (B, T), 1 = token, 0 = padding. Padded keys get probability exactly 0, as transformers'
+// finfo.min mask gives after exp underflows. One warp per row.
+__global__ void masked_softmax_kernel(float *scores, void *weights, int precision, const float *attention_mask,
+                                      dpc_dropout dropout, int rows, int NH, int T) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= rows) return;
-    float *s = scores + (int64_t)row * T, *d = dropped + (int64_t)row * T;
+    float *s = scores + (int64_t)row * T;
     const float *mask = attention_mask + (int64_t)(row / (NH * T)) * T;
     float maximum = -INFINITY;
     DPC_FOR_LANE_KEYS(first, key, lane, T) {
@@ -118,35 +122,47 @@ __global__ void masked_softmax_kernel(float *scores, float *dropped, const float
     }
     sum = dpc::warp_sum(sum);
     float inverse = sum > 0 ? 1.0f / sum : 0.0f;
+    bool separate_weights = dropout.active || precision != DPC_PRECISION_FP32;
     uint64_t example_key = dropout.active ? dpc::dropout_example_key(dropout, row / (NH * T)) : 0;
     uint64_t bits = 0;
     DPC_FOR_LANE_KEYS(first, key, lane, T) {
         float p = s[key] * inverse;
         s[key] = p;
-        if (!dropout.active) continue;
-        uint64_t position = probability_position(row, NH, T, key);
-        if (key == first) bits = dpc::dropout_group_bits(example_key, position);
-        d[key] = dpc::dropout_apply(dropout, bits, position, p);
+        if (!separate_weights) continue;
+        if (dropout.active) {
+            uint64_t position = probability_position(row, NH, T, key);
+            if (key == first) bits = dpc::dropout_group_bits(example_key, position);
+            p = dpc::dropout_apply(dropout, bits, position, p);
+        }
+        dpc::store_operand(weights, precision, (int64_t)row * T + key, p);
     }
 }
 
-// out, input: (B, NH, T, T). Grid: (query rows x groups of four keys, B * NH).
-__global__ void attention_dropout_kernel(float *out, const float *input, dpc_dropout dropout, int NH, int T) {
+// weights: (B, NH, T, T) in `precision`, the dropped probabilities (B, NH, T, T) as an operand
+// again for backward. Grid: (query rows x groups of four keys, B * NH).
+__global__ void attention_weights_kernel(void *weights, int precision, const float *probabilities,
+                                         dpc_dropout dropout, int NH, int T) {
     int groups = (T + 3) / 4;
     int index = blockIdx.x * blockDim.x + threadIdx.x;
     if (index >= T * groups) return;
-    int pair = blockIdx.y, query = index / groups, key = 4 * (index % groups);
+    int pair = blockIdx.y, query = index / groups, first = 4 * (index % groups);
     int row = pair * T + query;
-    int64_t offset = (int64_t)row * T + key;
-    dpc::dropout_group(out + offset, input + offset, T - key, dropout, dpc::dropout_example_key(dropout, pair / NH),
-                       probability_position(row, NH, T, key));
+    uint64_t position = probability_position(row, NH, T, first);
+    uint64_t bits = dropout.active ? dpc::dropout_group_bits(dpc::dropout_example_key(dropout, pair / NH), position) : 0;
+    for (int key = first; key < first + 4 && key < T; key++) {
+        int64_t at = (int64_t)row * T + key;
+        float p = probabilities[at];
+        if (dropout.active) p = dpc::dropout_apply(dropout, bits, position + key - first, p);
+        dpc::store_operand(weights, precision, at, p);
+    }
 }
 
-// d_probabilities: (B * NH * T, T), in place: on entry the gradient of the dropped
-// probabilities, on return dS = P * (dP - sum_k dP * P), where dP is the entry's gradient put
-// back through dropout (in this same pass) when dropout is active; probabilities alike.
-__global__ void softmax_backward_kernel(float *d_probabilities, const float *probabilities, dpc_dropout dropout,
-                                        int rows, int NH, int T) {
+// d_probabilities: (B * NH * T, T), the gradient of the dropped probabilities, put back through
+// dropout in place when dropout is active; probabilities alike; d_scores: (B * NH * T, T) in
+// `precision`, dS = P * (dP - sum_k dP * P) as the operand of dQ's and dK's products (in fp32,
+// d_probabilities itself).
+__global__ void softmax_backward_kernel(float *d_probabilities, void *d_scores, int precision,
+                                        const float *probabilities, dpc_dropout dropout, int rows, int NH, int T) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= rows) return;
@@ -164,27 +180,29 @@ __global__ void softmax_backward_kernel(float *d_probabilities, const float *pro
         dot += g[key] * y[key];
     }
     dot = dpc::warp_sum(dot);
-    DPC_FOR_LANE_KEYS(first, key, lane, T) g[key] = y[key] * (g[key] - dot);
+    DPC_FOR_LANE_KEYS(first, key, lane, T) {
+        dpc::store_operand(d_scores, precision, (int64_t)row * T + key, y[key] * (g[key] - dot));
+    }
 }
 
-/// Backward's dropped probabilities (forward's dropped copy is not kept), into `dropped`.
-/// probabilities, dropped: (B, NH, T, T)
-int drop_probabilities(float *dropped, const float *probabilities, const dpc_dropout &dropout, int B, int NH, int T) {
-    dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), B * NH);
-    attention_dropout_kernel<<<grid, dpc::kThreads>>>(dropped, probabilities, dropout, NH, T);
-    DPC_LAUNCHED(attention_dropout_kernel);
-    return 0;
+/// Where the operand that multiplies V lives, (B, NH, T, T) = (count): the probabilities
+/// themselves in fp32 without dropout (and never written then), scratch for the dropped ones in
+/// fp32, else the rounded operand's scratch. nullptr (with the error recorded) if scratch cannot
+/// grow.
+void *weights_place(const float *probabilities, const dpc_dropout &dropout, int precision, int64_t count) {
+    if (precision != DPC_PRECISION_FP32) {
+        return (void *)dpc::operand_place(precision, dpc::kOperandC, probabilities, count);
+    }
+    if (!dropout.active) return (void *)probabilities;
+    return dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
 }
 
-/// Scratch for the probabilities after dropout, (B, NH, T, T) = (count). nullptr (with the
-/// error recorded) if it cannot grow.
-float *dropped_scratch(int64_t count) {
-    return (float *)dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
-}
+unsigned row_blocks(int rows) { return (unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
 } // namespace
 
 // Every operand's place is known before the first launch, so one launch fills the pointer
-// arrays of all of a call's batched products.
+// arrays of all of a call's batched products. The softmax kernels write their results straight
+// into the next products' operands, dropped and rounded, so no separate pass does either.
 
 extern "C" int dpc_attention_forward(float *out, float *probabilities, const float *qkv, const float *attention_mask,
                                      dpc_dropout dropout, int B, int T, int C, int NH, int precision) {
@@ -192,10 +210,8 @@ extern "C" int dpc_attention_forward(float *out, float *probabilities, const flo
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
-    float *dropped = dropout.active ? dropped_scratch((int64_t)rows * T) : probabilities;
-    if (dropped == nullptr) return 1;
+    void *weights = weights_place(probabilities, dropout, precision, (int64_t)rows * T);
     const void *projection = dpc::operand_place(precision, dpc::kOperandA, qkv, (int64_t)B * example);
-    const void *weights = dpc::operand_place(precision, dpc::kOperandC, dropped, (int64_t)rows * T);
     if (projection == nullptr || weights == nullptr) return 1;
     Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
     Operand p{probabilities, 0, NH * square, square}, w{weights, 0, NH * square, square};
@@ -205,10 +221,9 @@ extern "C" int dpc_attention_forward(float *out, float *probabilities, const flo
     if (dpc::round_operand(projection, precision, qkv, (int64_t)B * example) != 0) return 1;
     // S = scale Q K^T
     if (batched_product(precision, pointers, false, true, T, T, HS, scale, 3 * C, 3 * C, 0, T, pairs)) return 1;
-    masked_softmax_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
-        probabilities, dropped, attention_mask, dropout, rows, NH, T);
+    masked_softmax_kernel<<<row_blocks(rows), kRowsPerBlock * 32>>>(probabilities, weights, precision, attention_mask,
+                                                                    dropout, rows, NH, T);
     DPC_LAUNCHED(masked_softmax_kernel);
-    if (dpc::round_operand(weights, precision, dropped, (int64_t)rows * T) != 0) return 1;
     // out = P_dropped V
     return batched_product(precision, pointers + 3 * pairs, false, false, T, HS, T, 1, T, 3 * C, 0, C, pairs);
 }
@@ -220,14 +235,11 @@ extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float 
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
-    float *dropped = dropout.active ? dropped_scratch((int64_t)rows * T) : nullptr;
-    if (dropout.active && dropped == nullptr) return 1;
-    const float *kept = dropout.active ? dropped : probabilities;
+    void *weights = weights_place(probabilities, dropout, precision, (int64_t)rows * T);
     const void *projection = dpc::operand_place(precision, dpc::kOperandA, qkv, (int64_t)B * example);
     const void *upstream = dpc::operand_place(precision, dpc::kOperandB, d_out, (int64_t)B * T * C);
-    // The stream runs in order, so dS's rounded copy may reuse the weights' place.
-    const void *weights = dpc::operand_place(precision, dpc::kOperandC, kept, (int64_t)rows * T);
-    const void *d_scores = dpc::operand_place(precision, dpc::kOperandC, scratch, (int64_t)rows * T);
+    // The stream runs in order, so dS may take the weights' place once dV has read them.
+    void *d_scores = (void *)dpc::operand_place(precision, dpc::kOperandC, scratch, (int64_t)rows * T);
     if (projection == nullptr || upstream == nullptr || weights == nullptr || d_scores == nullptr) return 1;
     Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
     Operand dq{d_qkv, 0, example, HS}, dk{d_qkv, C, example, HS}, dv{d_qkv, 2 * C, example, HS};
@@ -238,15 +250,17 @@ extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float 
     if (pointers == nullptr) return 1;
     if (dpc::round_operand(projection, precision, qkv, (int64_t)B * example) != 0) return 1;
     if (dpc::round_operand(upstream, precision, d_out, (int64_t)B * T * C) != 0) return 1;
-    if (dropout.active && drop_probabilities(dropped, probabilities, dropout, B, NH, T) != 0) return 1;
-    if (dpc::round_operand(weights, precision, kept, (int64_t)rows * T) != 0) return 1;
+    if (weights != probabilities) { // forward's dropped, rounded copy is not kept
+        dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), pairs);
+        attention_weights_kernel<<<grid, dpc::kThreads>>>(weights, precision, probabilities, dropout, NH, T);
+        DPC_LAUNCHED(attention_weights_kernel);
+    }
     // dV = P_dropped^T dY; dP_dropped = dY V^T
     if (batched_product(precision, pointers, true, false, T, HS, T, 1, T, C, 0, 3 * C, pairs)) return 1;
     if (batched_product(precision, pointers + 3 * pairs, false, true, T, T, HS, 1, C, 3 * C, 0, T, pairs)) return 1;
-    softmax_backward_kernel<<<(unsigned)((rows + kRowsPerBlock - 1) / kRowsPerBlock), kRowsPerBlock * 32>>>(
-        scratch, probabilities, dropout, rows, NH, T);
+    softmax_backward_kernel<<<row_blocks(rows), kRowsPerBlock * 32>>>(scratch, d_scores, precision, probabilities,
+                                                                      dropout, rows, NH, T);
     DPC_LAUNCHED(softmax_backward_kernel);
-    if (dpc::round_operand(d_scores, precision, scratch, (int64_t)rows * T) != 0) return 1;
     // dQ = scale dS K; dK = scale dS^T Q
     if (batched_product(precision, pointers + 6 * pairs, false, false, T, HS, T, scale, T, 3 * C, 0, 3 * C, pairs))
         return 1;

@@ -3,23 +3,12 @@
 // has nothing left to round and both backends multiply the same numbers; the products then
 // run on the tensor cores, summing in fp32. Shared by the linear layers and attention.
 
-#include "common.cuh"
-
-#include <cuda_bf16.h>
+#include "precision.cuh"
 
 namespace {
-// roundedMantissa(x, keeping: 10): 13 bits dropped, to nearest with ties to even.
-__global__ void round_to_tf32_kernel(float *out, const float *values, int64_t count) {
-    DPC_GRID_STRIDE(i, count) {
-        float x = values[i];
-        uint32_t bits = __float_as_uint(x);
-        uint32_t half = 0xFFFu + ((bits >> 13) & 1u);
-        out[i] = isnan(x) ? x : __uint_as_float((bits + half) & ~0x1FFFu);
-    }
-}
-
-__global__ void round_to_bf16_kernel(__nv_bfloat16 *out, const float *values, int64_t count) {
-    DPC_GRID_STRIDE(i, count) out[i] = __float2bfloat16_rn(values[i]);
+// out: (count) in `precision`'s operand type; values: (count)
+__global__ void round_operand_kernel(void *out, int precision, const float *values, int64_t count) {
+    DPC_GRID_STRIDE(i, count) dpc::store_operand(out, precision, i, values[i]);
 }
 } // namespace
 
@@ -38,13 +27,9 @@ const void *operand_place(int precision, Scratch which, const float *values, int
 }
 
 int round_operand(const void *place, int precision, const float *values, int64_t count) {
-    if (precision == DPC_PRECISION_BF16) {
-        round_to_bf16_kernel<<<blocks_for(count), kThreads>>>((__nv_bfloat16 *)place, values, count);
-        DPC_LAUNCHED(round_to_bf16_kernel);
-    } else if (precision == DPC_PRECISION_TF32) {
-        round_to_tf32_kernel<<<blocks_for(count), kThreads>>>((float *)place, values, count);
-        DPC_LAUNCHED(round_to_tf32_kernel);
-    }
+    if (precision == DPC_PRECISION_FP32) return 0;
+    round_operand_kernel<<<blocks_for(count), kThreads>>>((void *)place, precision, values, count);
+    DPC_LAUNCHED(round_operand_kernel);
     return 0;
 }
 
