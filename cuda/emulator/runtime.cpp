@@ -17,6 +17,7 @@
 // DPCUDA_EMULATOR_MEMORY=<bytes> gives the emulated GPU that much memory, so that running out of
 // it can be tested: a cudaMalloc beyond it fails with cudaErrorMemoryAllocation, as on a GPU.
 // DPCUDA_EMULATOR_DEVICES=<n> makes it n GPUs (1 by default).
+// DPCUDA_EMULATOR_PROFILE=<file> appends what was launched and copied at exit (profile.cpp).
 #include "cuda_runtime.h"
 
 #include <stdarg.h>
