@@ -104,8 +104,6 @@ public protocol Backend: AnyObject {
     func waitForDownload(_ download: PendingDownload)
     func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int)
     func copy(_ destination: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, count: Int)
-    /// destination += source
-    func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int)
     /// buffer *= factor
     func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int)
     /// Sum of squares for the global gradient norm: Float partial sums over short blocks, added

@@ -25,18 +25,6 @@ final class MemoryOpsTests: XCTestCase {
         }
     }
 
-    func testAddAccumulates() {
-        let backend = makeBackend()
-        withDeviceScope(backend) { scope in
-            let count = 1013
-            let a = randomFloats(count, in: -3...3, seed: 2), b = randomFloats(count, in: -3...3, seed: 3)
-            let destination = scope.floats(a), source = scope.floats(b)
-            backend.add(destination.pointer, source.pointer, count: count)
-            assertClose(destination.array, zip(a, b).map { Double($0.0) + Double($0.1) }, .elementwise, "add")
-            assertIdentical(source.array, b, "add must not modify its source")
-        }
-    }
-
     func testScale() {
         let backend = makeBackend()
         withDeviceScope(backend) { scope in

@@ -65,7 +65,6 @@ typedef struct dpc_adamw {
     X(int, dpc_download_wait, (void *transfer)) \
     X(int, dpc_copy, (void *destination, const void *source, size_t bytes)) \
     X(int, dpc_zero, (void *pointer, size_t bytes)) \
-    X(int, dpc_add, (float *destination, const float *source, int64_t count)) \
     X(int, dpc_scale, (float *buffer, float factor, int64_t count)) \
     X(int, dpc_sum_of_squares, (double *host_result, const float *buffer, int64_t count)) \
     X(int, dpc_embeddings_forward, (float *out, const int32_t *word_ids, const int32_t *position_ids, \

@@ -91,12 +91,6 @@ public final class CPUBackend: Backend {
         destination.update(from: source, count: count)
     }
 
-    public func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int) {
-        parallelRanges(count, minimumPerChunk: 1 << 16) { range in
-            for i in range { destination[i] += source[i] }
-        }
-    }
-
     public func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
         parallelRanges(count, minimumPerChunk: 1 << 16) { range in
             for i in range { buffer[i] *= factor }

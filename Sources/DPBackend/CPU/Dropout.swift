@@ -67,7 +67,9 @@ extension CPUBackend {
             input = UnsafePointer(out)
         }
         applyDropout(out, input, dropout, B: B, R: T * C)
-        add(out, residual, count: B * T * C)
+        parallelRanges(B * T * C, minimumPerChunk: 1 << 16) { range in
+            for i in range { out[i] += residual[i] }
+        }
     }
 
     /// Forward and backward are the same product with the same mask.

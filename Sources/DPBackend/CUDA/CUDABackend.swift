@@ -191,10 +191,6 @@ public final class CUDABackend: Backend {
         check(api.dpc_copy(destination, source, count * MemoryLayout<Float>.stride), "copy")
     }
 
-    public func add(_ destination: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int) {
-        check(api.dpc_add(destination, source, Int64(count)), "add")
-    }
-
     public func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
         check(api.dpc_scale(buffer, factor, Int64(count)), "scale")
     }
