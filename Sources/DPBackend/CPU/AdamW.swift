@@ -11,8 +11,8 @@ extension CPUBackend {
             var i = range.lowerBound
             while i < range.upperBound {
                 let lanes = min(8, range.upperBound - i)
-                var decayFactors = Float8(repeating: 1)
-                for lane in 0..<lanes where takesDecay(i + lane, decays) { decayFactors[lane] = decayFactor }
+                let decayFactors = Float8(repeating: 1)
+                    .replacing(with: decayFactor, where: decayLanes(i, lanes, decays) & laneBits .!= 0)
                 let g = load(gradients, i, lanes)
                 let mi = h.beta1 * load(m, i, lanes) + (1 - h.beta1) * g
                 let vi = h.beta2 * load(v, i, lanes) + (1 - h.beta2) * g * g
@@ -26,7 +26,13 @@ extension CPUBackend {
     }
 }
 
-/// Bit i of the decay mask that Backend.adamW takes.
-@inline(__always) func takesDecay(_ i: Int, _ decays: UnsafePointer<Int32>) -> Bool {
-    (UInt32(bitPattern: decays[i >> 5]) >> UInt32(i & 31)) & 1 != 0
+private let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
+
+/// Bits i ..< i + lanes of the decay mask that Backend.adamW takes, as lane 0's bit 0 upwards,
+/// repeated in every lane; the group may straddle two mask words.
+@inline(__always) private func decayLanes(_ i: Int, _ lanes: Int, _ decays: UnsafePointer<Int32>) -> SIMD8<UInt32> {
+    let first = i >> 5, last = (i + lanes - 1) >> 5, shift = UInt64(i & 31)
+    var bits = UInt64(UInt32(bitPattern: decays[first])) >> shift
+    if last != first { bits |= UInt64(UInt32(bitPattern: decays[last])) << (32 - shift) }
+    return SIMD8(repeating: UInt32(truncatingIfNeeded: bits))
 }
