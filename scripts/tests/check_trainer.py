@@ -71,13 +71,19 @@ class Runner:
         return ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
 
 
+def metric_records(output: Path) -> list:
+    """metrics.jsonl's complete lines. A run still writing (the checks poll it) or killed
+    mid-write can leave a last line without its newline, which is not a record yet."""
+    text = (output / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines()]
+
+
 def losses(output: Path) -> dict:
-    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in records if r["type"] == "train"}
+    return {r["step"]: r["loss"] for r in metric_records(output) if r["type"] == "train"}
 
 
 def evaluations(output: Path) -> list:
-    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    records = metric_records(output)
     return [r for r in records if r["type"] == "eval"]
 
 
