@@ -64,6 +64,22 @@ public struct AdamWHyperparameters: Sendable {
     }
 }
 
+/// Backend.adamW's weight-decay mask for `count` parameters: bit i % 32 of word i / 32 is set
+/// where parameter i lies in one of `decaying`. Whole words at a time, since a parameter table's
+/// decaying tensors cover most of 100M parameters.
+public func weightDecayMask(count: Int, decaying: [Range<Int>]) -> [Int32] {
+    var words = [UInt32](repeating: 0, count: (count + 31) / 32)
+    for range in decaying {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let bit = i & 31, run = min(32 - bit, range.upperBound - i)
+            words[i >> 5] |= UInt32(truncatingIfNeeded: (UInt64(1) << UInt64(run)) - 1) << UInt32(bit)
+            i += run
+        }
+    }
+    return words.map { Int32(bitPattern: $0) }
+}
+
 /// A download under way (Backend.startDownload), to be waited for once, from any thread.
 public struct PendingDownload: @unchecked Sendable {
     /// The backend's own handle (a CUDA event); nil where the copy was already done.

@@ -252,8 +252,8 @@ public final class EncoderModel {
             backend.tanhBackward(dInput: a.dHeadA, dOut: a.dHeadA, out: a.poolerOutput, count: B * C)
             let denseInput = l.head.pooling == .robertaHead ? a.denseInput : a.features
             backend.matmulBackward(dInput: a.dHeadB, accumulatesDInput: false, dWeight: gradient(dense.weight),
-                                   dBias: gradient(dense.bias), dOut: a.dHeadA, input: denseInput, weight: parameter(dense.weight),
-                                   N: B, C: C, OC: C)
+                                   dBias: gradient(dense.bias), dOut: a.dHeadA, input: denseInput,
+                                   weight: parameter(dense.weight), N: B, C: C, OC: C)
             if l.head.pooling == .robertaHead {
                 backend.dropoutBackward(dInput: a.dHeadB, dOut: a.dHeadB,
                                         dropout: dropoutSite(classifierDropout, .classifierHidden), B: B, R: C)
@@ -280,8 +280,8 @@ public final class EncoderModel {
         backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dResidual,
                                 dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
         backend.matmulBackward(dInput: s.dIntermediate, accumulatesDInput: false, dWeight: gradient(w.outputWeight),
-                               dBias: gradient(w.outputBias), dOut: s.dTemporary, input: a.activated, weight: parameter(w.outputWeight),
-                               N: N, C: I, OC: C)
+                               dBias: gradient(w.outputBias), dOut: s.dTemporary, input: a.activated,
+                               weight: parameter(w.outputWeight), N: N, C: I, OC: C)
         backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, slope: a.geluSlope, count: N * I)
         // hidden1 feeds both the feed-forward branch and the residual: its gradient is the sum.
         backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: true, dWeight: gradient(w.intermediateWeight),
@@ -316,8 +316,9 @@ public final class EncoderModel {
         var dNormed = s.dState
         if let projection = l.embeddingProjection {
             backend.matmulBackward(dInput: s.dEmbeddingNormed, accumulatesDInput: false,
-                                   dWeight: gradient(projection.weight), dBias: gradient(projection.bias), dOut: s.dState, input: s.embeddingNormed,
-                                   weight: parameter(projection.weight), N: N, C: l.E, OC: l.C)
+                                   dWeight: gradient(projection.weight), dBias: gradient(projection.bias),
+                                   dOut: s.dState, input: s.embeddingNormed, weight: parameter(projection.weight),
+                                   N: N, C: l.E, OC: l.C)
             dNormed = s.dEmbeddingNormed
         }
         backend.dropoutBackward(dInput: dNormed, dOut: dNormed, dropout: dropoutSite(hiddenDropout, .embeddings),

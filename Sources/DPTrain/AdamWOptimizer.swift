@@ -45,14 +45,9 @@ public final class AdamWOptimizer {
         count = table.totalCount
         m = backend.allocate(count: count)
         v = backend.allocate(count: count)
-        var words = [UInt32](repeating: 0, count: (count + 31) / 32)
-        for spec in table.specs where spec.decays {
-            for i in spec.range { words[i >> 5] |= 1 << UInt32(i & 31) }
-        }
+        let words = weightDecayMask(count: count, decaying: table.specs.filter(\.decays).map(\.range))
         decays = backend.allocateIndices(count: words.count)
-        words.withUnsafeBufferPointer { host in
-            host.withMemoryRebound(to: Int32.self) { backend.uploadIndices(decays, from: $0.baseAddress!, count: $0.count) }
-        }
+        words.withUnsafeBufferPointer { backend.uploadIndices(decays, from: $0.baseAddress!, count: $0.count) }
     }
 
     deinit {

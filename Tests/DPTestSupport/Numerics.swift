@@ -27,9 +27,8 @@ public func randomDoubles(_ count: Int, in range: ClosedRange<Double> = -1...1, 
 public func randomDecayMask(_ count: Int, seed: UInt64) -> (words: [Int32], decays: [Bool]) {
     var generator = SeededGenerator(seed: seed)
     let decays = (0..<count).map { _ in Bool.random(using: &generator) }
-    var words = [UInt32](repeating: 0, count: (count + 31) / 32)
-    for (i, decay) in decays.enumerated() where decay { words[i / 32] |= 1 << UInt32(i % 32) }
-    return (words.map { Int32(bitPattern: $0) }, decays)
+    let ones = decays.indices.filter { decays[$0] }.map { $0..<($0 + 1) }
+    return (weightDecayMask(count: count, decaying: ones), decays)
 }
 
 /// `count` indices drawn uniformly from `range`, reproducible from `seed`.

@@ -108,9 +108,9 @@ bool pointer_arrays_on_device(const void *A, const void *B, const void *C, int c
     return dpcemu::holds(A, bytes) && dpcemu::holds(B, bytes) && dpcemu::holds(C, bytes);
 }
 
-cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                           int k, const float *alpha, const float *A, int lda, const float *B, int ldb,
-                           const float *beta, float *C, int ldc) {
+cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+                     const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta, float *C,
+                     int ldc) {
     cublasStatus_t status = check_gemm(handle, transa, transb, m, n, k, A, lda, 4, B, ldb, 4, C, ldc);
     if (status != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0) return status;
     cblas_sgemm(CblasColMajor, blas_operation(transa), blas_operation(transb), m, n, k, *alpha, A, lda, B, ldb, *beta,
