@@ -88,6 +88,34 @@ public struct PendingDownload: @unchecked Sendable {
     public init(handle: OpaquePointer?) { self.handle = handle }
 }
 
+/// Values as a product multiplies them (Precision.swift). In fp32, the fp32 values where they lie.
+/// In tf32 and bf16, a copy that `roundOperands` rounded into the backend's operand format
+/// (`operandBytes` per element: rounded Floats on the CPU; tf32-exact words or bf16 halves on a
+/// GPU). The copy outlives the call, so the parameters are rounded once a pass and an input once
+/// for forward and backward, not once per product. The precision travels with the pointer, so a
+/// backend refuses an fp32 view in a rounded mode instead of multiplying unrounded values.
+public struct Operands {
+    public let base: UnsafeRawPointer
+    public let precision: Precision
+    public let elementBytes: Int
+
+    /// fp32 values, read in place.
+    public init(fp32 values: UnsafePointer<Float>) {
+        self.init(base: UnsafeRawPointer(values), precision: .fp32, elementBytes: MemoryLayout<Float>.stride)
+    }
+
+    public init(base: UnsafeRawPointer, precision: Precision, elementBytes: Int) {
+        self.base = base
+        self.precision = precision
+        self.elementBytes = elementBytes
+    }
+
+    /// The operands from element `count` on.
+    public func advanced(by count: Int) -> Operands {
+        Operands(base: base + count * elementBytes, precision: precision, elementBytes: elementBytes)
+    }
+}
+
 public protocol Backend: AnyObject {
     var name: String { get }
     /// Where this rank's ops run, for the training log: its threads, or its GPU.
@@ -126,6 +154,16 @@ public protocol Backend: AnyObject {
     /// up in Double (relative error about 1e-8 on 1M elements; a single Float sum is 1e-4 off).
     func sumOfSquares(_ buffer: UnsafePointer<Float>, count: Int) -> Double
 
+    // MARK: Product operands (tf32 and bf16 modes; fp32 products read their values in place)
+
+    /// Bytes of one operand element in this backend's precision.
+    var operandBytes: Int { get }
+    /// Room for `count` operand elements.
+    func allocateOperands(count: Int) -> UnsafeMutableRawPointer
+    func deallocateOperands(_ buffer: UnsafeMutableRawPointer)
+    /// `values` (count) rounded into `out` (count operand elements). Only in tf32 and bf16 modes.
+    func roundOperands(out: UnsafeMutableRawPointer, values: UnsafePointer<Float>, count: Int) -> Operands
+
     // MARK: Embeddings
 
     func embeddingsForward(out: UnsafeMutablePointer<Float>,              // (B, T, C)
@@ -148,19 +186,20 @@ public protocol Backend: AnyObject {
     // MARK: Linear layers (PyTorch layout: weight is (OC, C))
 
     func matmulForward(out: UnsafeMutablePointer<Float>,                  // (N, OC)
-                       input: UnsafePointer<Float>,                       // (N, C)
-                       weight: UnsafePointer<Float>,                      // (OC, C)
+                       input: Operands,                                   // (N, C)
+                       weight: Operands,                                  // (OC, C)
                        bias: UnsafePointer<Float>?,                       // (OC)
                        N: Int, C: Int, OC: Int)
     /// `accumulatesDInput` adds the input's gradient to `dInput` (beta 1) instead of assigning it:
-    /// a residual branch's gradient then needs no separate add.
+    /// a residual branch's gradient then needs no separate add. `dOut` is rounded here, in
+    /// scratch: unlike the input and the weight, it feeds no other product.
     func matmulBackward(dInput: UnsafeMutablePointer<Float>?,             // (N, C)
                         accumulatesDInput: Bool,
                         dWeight: UnsafeMutablePointer<Float>,             // (OC, C)
                         dBias: UnsafeMutablePointer<Float>?,              // (OC)
                         dOut: UnsafePointer<Float>,                       // (N, OC)
-                        input: UnsafePointer<Float>,                      // (N, C)
-                        weight: UnsafePointer<Float>,                     // (OC, C)
+                        input: Operands,                                  // (N, C)
+                        weight: Operands,                                 // (OC, C)
                         N: Int, C: Int, OC: Int)
 
     // MARK: LayerNorm

@@ -22,6 +22,40 @@ struct Arena {
     }
 }
 
+/// Values that a linear layer multiplies, saved between forward and backward: the fp32 `values`,
+/// and in tf32 and bf16 modes the room for their rounded copy (Backend.Operands), which forward
+/// fills and backward reads again.
+struct SavedOperand {
+    let values: UnsafePointer<Float>
+    let copy: UnsafeMutableRawPointer?
+}
+
+/// Hands out consecutive operand copies of one backend allocation; none in fp32.
+struct OperandArena {
+    let base: UnsafeMutableRawPointer?
+    let elementBytes: Int
+    private(set) var used = 0
+
+    init(base: UnsafeMutableRawPointer?, elementBytes: Int) {
+        self.base = base
+        self.elementBytes = elementBytes
+    }
+
+    mutating func saved(_ values: UnsafePointer<Float>, count: Int) -> SavedOperand {
+        guard let base else { return SavedOperand(values: values, copy: nil) }
+        defer { used += count }
+        return SavedOperand(values: values, copy: base + used * elementBytes)
+    }
+}
+
+/// The inputs of one block application's linear layers. // N = B * T
+struct BlockOperands {
+    let input: SavedOperand      // (N, C), the block's input, into the query/key/value product
+    let context: SavedOperand    // (N, C)
+    let hidden1: SavedOperand    // (N, C)
+    let activated: SavedOperand  // (N, I)
+}
+
 /// Saved activations of one block application. // N = B * T
 struct BlockActivations {
     let qkv: UnsafeMutablePointer<Float>            // (N, 3C)
@@ -45,6 +79,7 @@ final class ActivationStore {
     let T: Int
     private let storage: UnsafeMutablePointer<Float>
     private let indexStorage: UnsafeMutablePointer<Int32>
+    private let operandStorage: UnsafeMutableRawPointer?
 
     // Inputs, in backend memory.
     let inputIds: UnsafeMutablePointer<Int32>        // (B, T)
@@ -63,6 +98,10 @@ final class ActivationStore {
     /// states[0] enters the first block; states[a + 1] leaves block application a. // (N, C) each
     let states: [UnsafeMutablePointer<Float>]
     let blocks: [BlockActivations]
+    let blockOperands: [BlockOperands]
+    let embeddingProjectionInput: SavedOperand  // (N, E), ALBERT only
+    let denseInputOperand: SavedOperand         // (B, C), the pooler's or RoBERTa head's dense input
+    let classifierInputOperand: SavedOperand    // (B, C)
 
     // Head.
     let features: UnsafeMutablePointer<Float>        // (B, C), first token or mean
@@ -102,6 +141,9 @@ final class ActivationStore {
         storage = backend.allocate(count: total)
         indexStorage = backend.allocateIndices(count: 3 * N + 2 * B)
         var arena = Arena(base: storage, capacity: total)
+        let operandCount = applications * (N * 3 * C + N * I) + N * E + B * C * 2
+        operandStorage = backend.precision == .fp32 ? nil : backend.allocateOperands(count: operandCount)
+        var operands = OperandArena(base: operandStorage, elementBytes: backend.operandBytes)
 
         inputIds = indexStorage
         typeIds = indexStorage + N
@@ -127,6 +169,16 @@ final class ActivationStore {
         denseInput = arena.take(B * C)
         poolerOutput = arena.take(B * C)
         classifierInput = arena.take(B * C)
+        let savedStates = states
+        blockOperands = zip(blocks, 0..<applications).map { block, application in
+            BlockOperands(input: operands.saved(savedStates[application], count: N * C),
+                          context: operands.saved(block.context, count: N * C),
+                          hidden1: operands.saved(block.hidden1, count: N * C),
+                          activated: operands.saved(block.activated, count: N * I))
+        }
+        embeddingProjectionInput = operands.saved(embeddingNormed, count: N * E)
+        denseInputOperand = operands.saved(layout.head.pooling == .robertaHead ? denseInput : features, count: B * C)
+        classifierInputOperand = operands.saved(classifierInput, count: B * C)
         logits = arena.take(B * K)
         dLogits = arena.take(B * K)
         losses = arena.take(B)
@@ -144,10 +196,13 @@ final class ActivationStore {
         // `total` is worked out apart from the takes above; a size that is too large would
         // otherwise waste memory without a word.
         precondition(arena.used == total, "activation arena sized for \(total) floats, carved \(arena.used)")
+        precondition(operandStorage == nil || operands.used == operandCount,
+                     "operand arena sized for \(operandCount) elements, carved \(operands.used)")
     }
 
     deinit {
         backend.deallocate(storage)
         backend.deallocateIndices(indexStorage)
+        operandStorage.map(backend.deallocateOperands)
     }
 }

@@ -43,6 +43,10 @@ public final class EncoderModel {
     public var parameterCount: Int { table.totalCount }
     public let parameters: UnsafeMutablePointer<Float>  // (P)
     public let gradients: UnsafeMutablePointer<Float>   // (P)
+    /// The parameters from the first linear layer's weight on, as the products read them: rounded
+    /// once a forward pass in tf32 and bf16 (for its products and backward's), in place in fp32.
+    private let weights: SavedOperand                     // (P - weightsOrigin)
+    private let weightsOrigin: Int
     private var store: ActivationStore?
     private var current: (B: Int, T: Int, dropout: DropoutSettings?) = (0, 0, nil)
 
@@ -51,11 +55,17 @@ public final class EncoderModel {
         self.backend = backend
         parameters = backend.allocate(count: layout.table.totalCount)
         gradients = backend.allocate(count: layout.table.totalCount)
+        // Only the embedding tables come before it; the products never read them.
+        weightsOrigin = layout.embeddingProjection?.weight ?? layout.blocks[0].qkvWeight
+        let count = layout.table.totalCount - weightsOrigin
+        weights = SavedOperand(values: parameters + weightsOrigin,
+                               copy: backend.precision == .fp32 ? nil : backend.allocateOperands(count: count))
     }
 
     deinit {
         backend.deallocate(parameters)
         backend.deallocate(gradients)
+        weights.copy.map(backend.deallocateOperands)
     }
 
     public func zeroGradients() { backend.zero(gradients, count: parameterCount) }
@@ -84,6 +94,21 @@ public final class EncoderModel {
     private func parameter(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters + offset }
     private func gradient(_ offset: Int) -> UnsafeMutablePointer<Float> { gradients + offset }
 
+    /// Fills the first `count` elements of `saved`'s rounded copy for the products that read them;
+    /// fp32 products read the values.
+    private func round(_ saved: SavedOperand, count: Int) {
+        if let copy = saved.copy { _ = backend.roundOperands(out: copy, values: saved.values, count: count) }
+    }
+
+    /// `saved` as the products read it, once `round` has filled it.
+    private func operands(_ saved: SavedOperand) -> Operands {
+        guard let copy = saved.copy else { return Operands(fp32: saved.values) }
+        return Operands(base: copy, precision: backend.precision, elementBytes: backend.operandBytes)
+    }
+
+    /// The linear layer weight at `offset` in the parameter table, as the products read it.
+    private func weight(_ offset: Int) -> Operands { operands(weights).advanced(by: offset - weightsOrigin) }
+
     private func dropoutSite(_ probability: Float, _ kind: DropoutKind, application: Int = -1) -> DropoutSite {
         DropoutSite(probability: current.dropout == nil ? 0 : probability,
                     seed: current.dropout?.seed ?? 0, step: current.dropout?.step ?? 0,
@@ -108,6 +133,7 @@ public final class EncoderModel {
         backend.uploadIndices(a.exampleIndices, from: batch.exampleIndices, count: B)
         backend.upload(a.attentionMask, from: batch.attentionMask, count: B * T)
 
+        round(weights, count: parameterCount - weightsOrigin)
         embedForward(B: B, T: T)
         for (application, block) in layout.schedule.enumerated() {
             blockForward(application: application, block: layout.blocks[block], B: B, T: T)
@@ -129,24 +155,29 @@ public final class EncoderModel {
         backend.dropoutForward(out: normed, input: normed, dropout: dropoutSite(hiddenDropout, .embeddings),
                                B: B, R: T * l.E)
         if let projection = l.embeddingProjection {
-            backend.matmulForward(out: a.states[0], input: normed, weight: parameter(projection.weight),
-                                  bias: parameter(projection.bias), N: N, C: l.E, OC: l.C)
+            round(a.embeddingProjectionInput, count: N * l.E)
+            backend.matmulForward(out: a.states[0], input: operands(a.embeddingProjectionInput),
+                                  weight: weight(projection.weight), bias: parameter(projection.bias),
+                                  N: N, C: l.E, OC: l.C)
         }
     }
 
     private func blockForward(application: Int, block w: BlockOffsets, B: Int, T: Int) {
-        let a = activations.blocks[application], l = layout, N = B * T, C = l.C, I = l.I
+        let a = activations.blocks[application], o = activations.blockOperands[application]
+        let l = layout, N = B * T, C = l.C, I = l.I
         let input = activations.states[application], output = activations.states[application + 1]
         let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
 
-        backend.matmulForward(out: a.qkv, input: input, weight: parameter(w.qkvWeight), bias: parameter(w.qkvBias),
-                              N: N, C: C, OC: 3 * C)
+        round(o.input, count: N * C)
+        backend.matmulForward(out: a.qkv, input: operands(o.input), weight: weight(w.qkvWeight),
+                              bias: parameter(w.qkvBias), N: N, C: C, OC: 3 * C)
         backend.attentionForward(out: a.context, probabilities: a.probabilities, qkv: a.qkv,
                                  attentionMask: activations.attentionMask,
                                  dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                  B: B, T: T, C: C, NH: l.NH)
         // The biases of this and the two feed-forward products join the pass that follows each.
-        backend.matmulForward(out: a.residual1, input: a.context, weight: parameter(w.attentionOutputWeight),
+        round(o.context, count: N * C)
+        backend.matmulForward(out: a.residual1, input: operands(o.context), weight: weight(w.attentionOutputWeight),
                               bias: nil, N: N, C: C, OC: C)
         backend.dropoutResidualForward(out: a.residual1, input: a.residual1, bias: parameter(w.attentionOutputBias),
                                        residual: input,
@@ -156,11 +187,13 @@ public final class EncoderModel {
                                  weight: parameter(w.attentionNormWeight), bias: parameter(w.attentionNormBias),
                                  N: N, C: C, epsilon: l.config.layerNormEps)
 
-        backend.matmulForward(out: a.activated, input: a.hidden1, weight: parameter(w.intermediateWeight),
+        round(o.hidden1, count: N * C)
+        backend.matmulForward(out: a.activated, input: operands(o.hidden1), weight: weight(w.intermediateWeight),
                               bias: nil, N: N, C: C, OC: I)
         backend.geluForward(out: a.activated, slope: a.geluSlope, input: a.activated,
                             bias: parameter(w.intermediateBias), N: N, C: I, form: l.config.hiddenAct)
-        backend.matmulForward(out: a.residual2, input: a.activated, weight: parameter(w.outputWeight),
+        round(o.activated, count: N * I)
+        backend.matmulForward(out: a.residual2, input: operands(o.activated), weight: weight(w.outputWeight),
                               bias: nil, N: N, C: I, OC: C)
         backend.dropoutResidualForward(out: a.residual2, input: a.residual2, bias: parameter(w.outputBias),
                                        residual: a.hidden1,
@@ -183,21 +216,22 @@ public final class EncoderModel {
         }
         var vector = a.features
         if let dense = l.poolerDense {
-            var denseInput = UnsafePointer(a.features)
             if l.head.pooling == .robertaHead {
                 backend.dropoutForward(out: a.denseInput, input: a.features,
                                        dropout: dropoutSite(classifierDropout, .classifierHidden), B: B, R: C)
-                denseInput = UnsafePointer(a.denseInput)
             }
-            backend.matmulForward(out: a.poolerOutput, input: denseInput, weight: parameter(dense.weight),
+            round(a.denseInputOperand, count: B * C)
+            backend.matmulForward(out: a.poolerOutput, input: operands(a.denseInputOperand), weight: weight(dense.weight),
                                   bias: parameter(dense.bias), N: B, C: C, OC: C)
             backend.tanhForward(out: a.poolerOutput, input: a.poolerOutput, count: B * C)
             vector = a.poolerOutput
         }
         backend.dropoutForward(out: a.classifierInput, input: vector,
                                dropout: dropoutSite(classifierDropout, .classifierInput), B: B, R: C)
-        backend.matmulForward(out: a.logits, input: a.classifierInput, weight: parameter(l.classifier.weight),
-                              bias: parameter(l.classifier.bias), N: B, C: C, OC: l.K)
+        round(a.classifierInputOperand, count: B * C)
+        backend.matmulForward(out: a.logits, input: operands(a.classifierInputOperand),
+                              weight: weight(l.classifier.weight), bias: parameter(l.classifier.bias),
+                              N: B, C: C, OC: l.K)
     }
 
     // MARK: Loss
@@ -243,17 +277,17 @@ public final class EncoderModel {
         let a = activations, l = layout, C = l.C
         let classifierDropout = current.dropout?.classifier ?? 0
         backend.matmulBackward(dInput: a.dHeadA, accumulatesDInput: false, dWeight: gradient(l.classifier.weight),
-                               dBias: gradient(l.classifier.bias), dOut: a.dLogits, input: a.classifierInput,
-                               weight: parameter(l.classifier.weight), N: B, C: C, OC: l.K)
+                               dBias: gradient(l.classifier.bias), dOut: a.dLogits,
+                               input: operands(a.classifierInputOperand), weight: weight(l.classifier.weight),
+                               N: B, C: C, OC: l.K)
         backend.dropoutBackward(dInput: a.dHeadA, dOut: a.dHeadA,
                                 dropout: dropoutSite(classifierDropout, .classifierInput), B: B, R: C)
         var dFeatures = a.dHeadA
         if let dense = l.poolerDense {
             backend.tanhBackward(dInput: a.dHeadA, dOut: a.dHeadA, out: a.poolerOutput, count: B * C)
-            let denseInput = l.head.pooling == .robertaHead ? a.denseInput : a.features
             backend.matmulBackward(dInput: a.dHeadB, accumulatesDInput: false, dWeight: gradient(dense.weight),
-                                   dBias: gradient(dense.bias), dOut: a.dHeadA, input: denseInput,
-                                   weight: parameter(dense.weight), N: B, C: C, OC: C)
+                                   dBias: gradient(dense.bias), dOut: a.dHeadA, input: operands(a.denseInputOperand),
+                                   weight: weight(dense.weight), N: B, C: C, OC: C)
             if l.head.pooling == .robertaHead {
                 backend.dropoutBackward(dInput: a.dHeadB, dOut: a.dHeadB,
                                         dropout: dropoutSite(classifierDropout, .classifierHidden), B: B, R: C)
@@ -270,8 +304,8 @@ public final class EncoderModel {
 
     /// On entry dState holds the gradient of this application's output; on exit, of its input.
     private func blockBackward(application: Int, block w: BlockOffsets, B: Int, T: Int) {
-        let s = activations, a = s.blocks[application], l = layout, N = B * T, C = l.C, I = l.I
-        let input = s.states[application]
+        let s = activations, a = s.blocks[application], o = s.blockOperands[application]
+        let l = layout, N = B * T, C = l.C, I = l.I
         let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
 
         backend.layerNormBackward(dInput: s.dResidual, dWeight: gradient(w.outputNormWeight),
@@ -280,13 +314,13 @@ public final class EncoderModel {
         backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dResidual,
                                 dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
         backend.matmulBackward(dInput: s.dIntermediate, accumulatesDInput: false, dWeight: gradient(w.outputWeight),
-                               dBias: gradient(w.outputBias), dOut: s.dTemporary, input: a.activated,
-                               weight: parameter(w.outputWeight), N: N, C: I, OC: C)
+                               dBias: gradient(w.outputBias), dOut: s.dTemporary, input: operands(o.activated),
+                               weight: weight(w.outputWeight), N: N, C: I, OC: C)
         backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, slope: a.geluSlope, count: N * I)
         // hidden1 feeds both the feed-forward branch and the residual: its gradient is the sum.
         backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: true, dWeight: gradient(w.intermediateWeight),
-                               dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: a.hidden1,
-                               weight: parameter(w.intermediateWeight), N: N, C: C, OC: I)
+                               dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: operands(o.hidden1),
+                               weight: weight(w.intermediateWeight), N: N, C: C, OC: I)
 
         backend.layerNormBackward(dInput: s.dState, dWeight: gradient(w.attentionNormWeight),
                                   dBias: gradient(w.attentionNormBias), dOut: s.dResidual, input: a.residual1,
@@ -294,16 +328,16 @@ public final class EncoderModel {
         backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dState,
                                 dropout: dropoutSite(hidden, .attentionOutput, application: application), B: B, R: T * C)
         backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: false, dWeight: gradient(w.attentionOutputWeight),
-                               dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary, input: a.context,
-                               weight: parameter(w.attentionOutputWeight), N: N, C: C, OC: C)
+                               dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary, input: operands(o.context),
+                               weight: weight(w.attentionOutputWeight), N: N, C: C, OC: C)
         backend.attentionBackward(dQKV: s.dQKV, scratch: s.dProbabilities, dOut: s.dResidual, qkv: a.qkv,
                                   probabilities: a.probabilities,
                                   dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                   B: B, T: T, C: C, NH: l.NH)
         // Likewise the block's input, through attention and through the residual.
         backend.matmulBackward(dInput: s.dState, accumulatesDInput: true, dWeight: gradient(w.qkvWeight),
-                               dBias: gradient(w.qkvBias), dOut: s.dQKV, input: input, weight: parameter(w.qkvWeight),
-                               N: N, C: C, OC: 3 * C)
+                               dBias: gradient(w.qkvBias), dOut: s.dQKV, input: operands(o.input),
+                               weight: weight(w.qkvWeight), N: N, C: C, OC: 3 * C)
         // The key bias adds q.b to every score of a query's row, which softmax ignores: its true
         // gradient is exactly 0. Left as round-off, Adam's m/sqrt(v) would turn that noise into
         // full-sized updates that differ with the summation order, e.g. between rank counts.
@@ -317,8 +351,8 @@ public final class EncoderModel {
         if let projection = l.embeddingProjection {
             backend.matmulBackward(dInput: s.dEmbeddingNormed, accumulatesDInput: false,
                                    dWeight: gradient(projection.weight), dBias: gradient(projection.bias),
-                                   dOut: s.dState, input: s.embeddingNormed, weight: parameter(projection.weight),
-                                   N: N, C: l.E, OC: l.C)
+                                   dOut: s.dState, input: operands(s.embeddingProjectionInput),
+                                   weight: weight(projection.weight), N: N, C: l.E, OC: l.C)
             dNormed = s.dEmbeddingNormed
         }
         backend.dropoutBackward(dInput: dNormed, dOut: dNormed, dropout: dropoutSite(hiddenDropout, .embeddings),

@@ -31,7 +31,7 @@ final class MatmulTests: XCTestCase {
             let biasD = scope.floats(bias), dOutD = scope.floats(dOut)
             let out = scope.floats(garbage(N * OC))
 
-            backend.matmulForward(out: out.pointer, input: inputD.pointer, weight: weightD.pointer, bias: biasD.pointer,
+            backend.matmulForward(out: out.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD), bias: biasD.pointer,
                                   N: N, C: C, OC: OC)
             let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
             assertClose(out.array, reference(input: x, weight: w, bias: b), .reduction, "matmul forward")
@@ -40,7 +40,7 @@ final class MatmulTests: XCTestCase {
             let dWeightPrefill = randomFloats(OC * C, seed: 24), dBiasPrefill = randomFloats(OC, seed: 25)
             let dWeight = scope.floats(dWeightPrefill), dBias = scope.floats(dBiasPrefill)
             backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer,
-                                   dBias: dBias.pointer, dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+                                   dBias: dBias.pointer, dOut: dOutD.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD),
                                    N: N, C: C, OC: OC)
             let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b), g) }
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b), g) }
@@ -52,7 +52,7 @@ final class MatmulTests: XCTestCase {
             let dInputPrefill = randomFloats(N * C, seed: 30)
             let dInputSum = scope.floats(dInputPrefill)
             backend.matmulBackward(dInput: dInputSum.pointer, accumulatesDInput: true, dWeight: dWeight.pointer,
-                                   dBias: nil, dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
+                                   dBias: nil, dOut: dOutD.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD),
                                    N: N, C: C, OC: OC)
             assertAccumulated(dInputSum.array, prefill: dInputPrefill, gradient: expectedDInput, .gradient,
                               "matmul dInput (accumulated)")
@@ -68,7 +68,7 @@ final class MatmulTests: XCTestCase {
             let inputD = scope.floats(input), weightD = scope.floats(weight)
             let dOutD = scope.floats(dOut), out = scope.floats(garbage(N * OC))
 
-            backend.matmulForward(out: out.pointer, input: inputD.pointer, weight: weightD.pointer, bias: nil,
+            backend.matmulForward(out: out.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD), bias: nil,
                                   N: N, C: C, OC: OC)
             let x = input.doubles, w = weight.doubles, g = dOut.doubles
             assertClose(out.array, reference(input: x, weight: w, bias: nil), .reduction, "matmul forward without bias")
@@ -76,7 +76,7 @@ final class MatmulTests: XCTestCase {
             let dWeightPrefill = randomFloats(OC * C, seed: 29)
             let dWeight = scope.floats(dWeightPrefill)
             backend.matmulBackward(dInput: nil, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: nil,
-                                   dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer, N: N, C: C, OC: OC)
+                                   dOut: dOutD.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD), N: N, C: C, OC: OC)
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: nil), g) }
             assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient,
                               "matmul dWeight without dInput and dBias")

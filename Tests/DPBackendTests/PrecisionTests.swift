@@ -76,8 +76,8 @@ final class PrecisionTests: XCTestCase {
                     return out
                 }
                 let out = scope.floats(garbage(N * OC))
-                backend.matmulForward(out: out.pointer, input: scope.floats(input).pointer,
-                                      weight: scope.floats(weight).pointer, bias: scope.floats(bias).pointer,
+                let inputs = scope.operands(input), weights = scope.operands(weight)
+                backend.matmulForward(out: out.pointer, input: inputs, weight: weights, bias: scope.floats(bias).pointer,
                                       N: N, C: C, OC: OC)
                 let expected = zip(product(x, w, rows: N, columns: OC, inner: C) { n, o, c in (n * C + c, o * C + c) },
                                    Array(repeating: bias, count: N).flatMap { $0 }).map { $0 + Double($1) }
@@ -91,8 +91,8 @@ final class PrecisionTests: XCTestCase {
                 let dInput = scope.floats(garbage(N * C)), dWeight = scope.floats(Array(repeating: 0, count: OC * C))
                 let dBias = scope.floats(Array(repeating: 0, count: OC))
                 backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                       dOut: scope.floats(dOut).pointer, input: scope.floats(input).pointer,
-                                       weight: scope.floats(weight).pointer, N: N, C: C, OC: OC)
+                                       dOut: scope.floats(dOut).pointer, input: inputs, weight: weights,
+                                       N: N, C: C, OC: OC)
                 assertClose(dInput.array, product(g, w, rows: N, columns: C, inner: OC) { n, c, o in (n * OC + o, o * C + c) },
                             .elementwise, "\(precision) dInput")
                 assertClose(dWeight.array, product(g, x, rows: OC, columns: C, inner: N) { o, c, n in (n * OC + o, n * C + c) },

@@ -54,9 +54,10 @@ final class ThreadParityTests: XCTestCase {
             let g = scope.floats(dOut), out = scope.floats(count: N * OC)
             let dInput = scope.floats(count: N * C), dWeight = scope.floats(count: OC * C)
             let dBias = scope.floats(count: OC)
-            backend.matmulForward(out: out.pointer, input: x.pointer, weight: w.pointer, bias: b.pointer, N: N, C: C, OC: OC)
+            backend.matmulForward(out: out.pointer, input: scope.operands(of: x), weight: scope.operands(of: w), bias: b.pointer, N: N, C: C, OC: OC)
             backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                   dOut: g.pointer, input: x.pointer, weight: w.pointer, N: N, C: C, OC: OC)
+                                   dOut: g.pointer, input: scope.operands(of: x), weight: scope.operands(of: w),
+                                   N: N, C: C, OC: OC)
             return [("out", out.array), ("dInput", dInput.array), ("dWeight", dWeight.array), ("dBias", dBias.array)]
         }
     }

@@ -113,18 +113,19 @@ final class CUDAOpParityTests: XCTestCase {
         try compare("matmul \(precision.rawValue) bias=\(withBias)", precision: precision) { scope in
             let input = scope.floats(randomFloats(N * C, seed: 1)), weight = scope.floats(randomFloats(OC * C, seed: 2))
             let bias = scope.floats(randomFloats(OC, seed: 3)), out = scope.floats(repeating: .nan, count: N * OC)
-            scope.backend.matmulForward(out: out.pointer, input: input.pointer, weight: weight.pointer,
+            let inputs = scope.operands(of: input), weights = scope.operands(of: weight)
+            scope.backend.matmulForward(out: out.pointer, input: inputs, weight: weights,
                                         bias: withBias ? bias.pointer : nil, N: N, C: C, OC: OC)
             let dOut = scope.floats(randomFloats(N * OC, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
             let dWeight = scope.floats(randomFloats(OC * C, seed: 5)), dBias = scope.floats(randomFloats(OC, seed: 6))
             scope.backend.matmulBackward(dInput: withBias ? dInput.pointer : nil, accumulatesDInput: false,
                                          dWeight: dWeight.pointer, dBias: withBias ? dBias.pointer : nil,
-                                         dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
+                                         dOut: dOut.pointer, input: inputs, weight: weights,
                                          N: N, C: C, OC: OC)
             guard withBias else { return [("out", out), ("dWeight", dWeight), ("dBias untouched", dBias)] }
             let dInputSum = scope.floats(randomFloats(N * C, seed: 7)), dWeightAgain = scope.floats(count: OC * C)
             scope.backend.matmulBackward(dInput: dInputSum.pointer, accumulatesDInput: true, dWeight: dWeightAgain.pointer,
-                                         dBias: nil, dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
+                                         dBias: nil, dOut: dOut.pointer, input: inputs, weight: weights,
                                          N: N, C: C, OC: OC)
             return [("out", out), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias),
                     ("dInput accumulated", dInputSum)]

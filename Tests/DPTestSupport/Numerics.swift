@@ -158,6 +158,7 @@ public final class DeviceScope {
     public let backend: any Backend
     private var floatBuffers: [UnsafeMutablePointer<Float>] = []
     private var indexBuffers: [UnsafeMutablePointer<Int32>] = []
+    private var operandBuffers: [UnsafeMutableRawPointer] = []
     public private(set) var isOpen = true
 
     fileprivate init(_ backend: any Backend) { self.backend = backend }
@@ -182,6 +183,19 @@ public final class DeviceScope {
         floats([Float](repeating: value, count: count))
     }
 
+    /// `buffer` as a product reads it in the backend's precision: in place in fp32, else a
+    /// rounded copy (Backend.roundOperands) that lives as long as the scope.
+    public func operands(of buffer: DeviceFloats) -> Operands {
+        precondition(isOpen, "allocation in a device scope that has ended")
+        guard backend.precision != .fp32 else { return Operands(fp32: buffer.pointer) }
+        let copy = backend.allocateOperands(count: max(buffer.count, 1))
+        operandBuffers.append(copy)
+        return backend.roundOperands(out: copy, values: buffer.pointer, count: buffer.count)
+    }
+
+    /// `values` as a product reads them; see `operands(of:)`.
+    public func operands(_ values: [Float]) -> Operands { operands(of: floats(values)) }
+
     /// A copy of `values`, as Int32 indices.
     public func indices(_ values: [Int32]) -> DeviceIndices {
         precondition(isOpen, "allocation in a device scope that has ended")
@@ -201,8 +215,10 @@ public final class DeviceScope {
         isOpen = false
         for buffer in floatBuffers { backend.deallocate(buffer) }
         for buffer in indexBuffers { backend.deallocateIndices(buffer) }
+        for buffer in operandBuffers { backend.deallocateOperands(buffer) }
         floatBuffers = []
         indexBuffers = []
+        operandBuffers = []
     }
 }
 

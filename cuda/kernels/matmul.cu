@@ -1,8 +1,9 @@
 // Linear layers, y = x W^T + b with PyTorch's (OC, C) weight layout, through cuBLAS with the same
 // row-major arguments as the CPU backend's cblas_sgemm calls. The bias gradient is a column sum,
 // done as a matrix-vector product with a vector of ones: cuBLAS adds in a fixed order, where
-// atomics would not. In tf32 and bf16 modes each product's operands are first rounded into
-// scratch (precision.cu).
+// atomics would not. In tf32 and bf16 modes the input and the weight arrive rounded
+// (dpc_round_operands, kept by the caller for forward and backward), and backward rounds dOut
+// into scratch (precision.cu).
 
 #include "common.cuh"
 
@@ -22,7 +23,7 @@ cublasStatus_t linear_gemm(int precision, bool transA, bool transB, int M, int N
 }
 } // namespace
 
-extern "C" int dpc_matmul_forward(float *out, const float *input, const float *weight, const float *bias, int N,
+extern "C" int dpc_matmul_forward(float *out, const void *input, const void *weight, const float *bias, int N,
                                   int C, int OC, int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
     float beta = 0;
@@ -32,27 +33,21 @@ extern "C" int dpc_matmul_forward(float *out, const float *input, const float *w
         DPC_LAUNCHED(seed_bias_kernel);
         beta = 1;
     }
-    const void *inputs = nullptr, *weights = nullptr;
-    if (dpc::rounded_operand(&inputs, precision, dpc::kOperandA, input, (int64_t)N * C) != 0) return 1;
-    if (dpc::rounded_operand(&weights, precision, dpc::kOperandB, weight, (int64_t)OC * C) != 0) return 1;
-    DPC_BLAS(linear_gemm(precision, false, true, N, OC, C, inputs, C, weights, C, beta, out, OC));
+    DPC_BLAS(linear_gemm(precision, false, true, N, OC, C, input, C, weight, C, beta, out, OC));
     return 0;
 }
 
 extern "C" int dpc_matmul_backward(float *d_input, int accumulate_d_input, float *d_weight, float *d_bias,
-                                   const float *d_out, const float *input, const float *weight, int N, int C, int OC,
+                                   const float *d_out, const void *input, const void *weight, int N, int C, int OC,
                                    int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
-    const void *d_outs = nullptr, *others = nullptr;
+    const void *d_outs = nullptr;
     if (dpc::rounded_operand(&d_outs, precision, dpc::kOperandA, d_out, (int64_t)N * OC) != 0) return 1;
     if (d_input != nullptr) {
-        if (dpc::rounded_operand(&others, precision, dpc::kOperandB, weight, (int64_t)OC * C) != 0) return 1;
         float beta = accumulate_d_input ? 1 : 0;
-        DPC_BLAS(linear_gemm(precision, false, false, N, C, OC, d_outs, OC, others, C, beta, d_input, C));
+        DPC_BLAS(linear_gemm(precision, false, false, N, C, OC, d_outs, OC, weight, C, beta, d_input, C));
     }
-    // The stream runs in order, so the input's copy may reuse the weight's scratch.
-    if (dpc::rounded_operand(&others, precision, dpc::kOperandB, input, (int64_t)N * C) != 0) return 1;
-    DPC_BLAS(linear_gemm(precision, true, false, OC, C, N, d_outs, OC, others, C, 1, d_weight, C));
+    DPC_BLAS(linear_gemm(precision, true, false, OC, C, N, d_outs, OC, input, C, 1, d_weight, C));
     if (d_bias != nullptr) {
         const float *ones = dpc::ones(N);
         if (ones == nullptr) return 1;

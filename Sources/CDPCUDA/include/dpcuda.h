@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 4
+#define DPCUDA_ABI_VERSION 5
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -73,11 +73,13 @@ typedef struct dpc_adamw {
     X(int, dpc_embeddings_backward, (float *d_word_table, float *d_position_table, float *d_type_table, \
         const float *d_out, const int32_t *word_ids, const int32_t *position_ids, \
         const int32_t *type_ids, int B, int T, int C)) \
-    /* precision: DPC_PRECISION_*. */ \
-    X(int, dpc_matmul_forward, (float *out, const float *input, const float *weight, const float *bias, \
+    /* precision: DPC_PRECISION_*. An operand (void *) holds a product's values in the */ \
+    /* precision's operand type, as dpc_round_operands writes them (in fp32: the fp32 values). */ \
+    X(int, dpc_round_operands, (void *out, const float *values, int64_t count, int precision)) \
+    X(int, dpc_matmul_forward, (float *out, const void *input, const void *weight, const float *bias, \
         int N, int C, int OC, int precision)) \
     X(int, dpc_matmul_backward, (float *d_input, int accumulate_d_input, float *d_weight, float *d_bias, \
-        const float *d_out, const float *input, const float *weight, int N, int C, int OC, int precision)) \
+        const float *d_out, const void *input, const void *weight, int N, int C, int OC, int precision)) \
     X(int, dpc_layernorm_forward, (float *out, float *mean, float *rstd, const float *input, \
         const float *weight, const float *bias, int N, int C, float epsilon)) \
     X(int, dpc_layernorm_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \

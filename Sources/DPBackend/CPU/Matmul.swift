@@ -2,7 +2,8 @@
 // The rank's threads each run a single-threaded sgemm on their own block of rows, rather than
 // handing OpenBLAS its own pool: OpenBLAS's idle workers spin after every call, and on a
 // two-core rank they would steal the core from the loops that run between the products.
-// In tf32 and bf16 modes the products read rounded copies of their operands (Precision.swift).
+// In tf32 and bf16 modes the products read rounded copies of their operands (Precision.swift):
+// the caller's for the input and the weight, backward's own for dOut.
 
 import COpenBLAS
 
@@ -10,12 +11,9 @@ extension CPUBackend {
     /// Rows per thread below which splitting a product costs more than it saves.
     private static let minimumRowsPerChunk = 64
 
-    public func matmulForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                              N: Int, C: Int, OC: Int) {
-        let roundedInput = operand(input, count: N * C), roundedWeight = operand(weight, count: OC * C)
-        defer { release(roundedInput, roundedWeight) }
-        let inputs = roundedInput.values, weights = roundedWeight.values
+    public func matmulForward(out: UnsafeMutablePointer<Float>, input: Operands, weight: Operands,
+                              bias: UnsafePointer<Float>?, N: Int, C: Int, OC: Int) {
+        let inputs = values(of: input), weights = values(of: weight)
         parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
             var beta: Float = 0
             if let bias {
@@ -32,15 +30,12 @@ extension CPUBackend {
     public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, accumulatesDInput: Bool,
                                dWeight: UnsafeMutablePointer<Float>,
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
-                               input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               N: Int, C: Int, OC: Int) {
-        let roundedDOut = operand(dOut, count: N * OC), roundedInput = operand(input, count: N * C)
-        defer { release(roundedDOut, roundedInput) }
-        let dOuts = roundedDOut.values, inputs = roundedInput.values
+                               input: Operands, weight: Operands, N: Int, C: Int, OC: Int) {
+        let roundedDOut = operand(dOut, count: N * OC)
+        defer { release(roundedDOut) }
+        let dOuts = roundedDOut.values, inputs = values(of: input)
         if let dInput {
-            let roundedWeight = operand(weight, count: OC * C)
-            defer { release(roundedWeight) }
-            let weights = roundedWeight.values
+            let weights = values(of: weight)
             parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows.count), blasint(C), blasint(OC),
                             1, dOuts + rows.lowerBound * OC, blasint(OC), weights, blasint(C),

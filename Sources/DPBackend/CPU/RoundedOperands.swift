@@ -1,24 +1,49 @@
 // The operands of a product in tf32 and bf16 modes (Precision.swift): the linear layers and
 // attention both multiply rounded copies, so that the CUDA backend can hand the same numbers to
-// its tensor cores.
+// its tensor cores. The linear layers' copies are the caller's (Backend.Operands); attention's
+// and backward's dOut are rounded into scratch here, since nothing else reads them.
 
 extension CPUBackend {
+    public var operandBytes: Int { MemoryLayout<Float>.stride }
+
+    public func allocateOperands(count: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(allocate(count: count))
+    }
+
+    public func deallocateOperands(_ buffer: UnsafeMutableRawPointer) {
+        deallocate(buffer.assumingMemoryBound(to: Float.self))
+    }
+
+    public func roundOperands(out: UnsafeMutableRawPointer, values: UnsafePointer<Float>, count: Int) -> Operands {
+        precondition(precision != .fp32, "fp32 products read their values in place")
+        let copy = out.assumingMemoryBound(to: Float.self)
+        parallelRanges(count, minimumPerChunk: 1 << 16) { range in
+            roundOperand(copy + range.lowerBound, values + range.lowerBound, count: range.count)
+        }
+        return Operands(base: out, precision: precision, elementBytes: operandBytes)
+    }
+
+    /// The Floats behind `operands`, which must be in this backend's precision.
+    func values(of operands: Operands) -> UnsafePointer<Float> {
+        precondition(operands.precision == precision,
+                     "a \(operands.precision) operand passed to a \(precision) product")
+        return operands.base.assumingMemoryBound(to: Float.self)
+    }
+
     /// An operand of a product: `values` itself in fp32, else a rounded copy that `release` frees.
-    struct Operand {
+    struct ScratchOperand {
         let values: UnsafePointer<Float>
         let copy: UnsafeMutablePointer<Float>?
     }
 
-    func operand(_ values: UnsafePointer<Float>, count: Int) -> Operand {
-        guard precision != .fp32 else { return Operand(values: values, copy: nil) }
+    func operand(_ values: UnsafePointer<Float>, count: Int) -> ScratchOperand {
+        guard precision != .fp32 else { return ScratchOperand(values: values, copy: nil) }
         let copy = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        parallelRanges(count, minimumPerChunk: 1 << 16) { range in
-            roundOperand(copy + range.lowerBound, values + range.lowerBound, count: range.count)
-        }
-        return Operand(values: UnsafePointer(copy), copy: copy)
+        _ = roundOperands(out: copy, values: values, count: count)
+        return ScratchOperand(values: UnsafePointer(copy), copy: copy)
     }
 
-    func release(_ operands: Operand...) {
+    func release(_ operands: ScratchOperand...) {
         for operand in operands { operand.copy?.deallocate() }
     }
 

@@ -1,22 +1,47 @@
-// Linear layers through cuBLAS (cuda/kernels/matmul.cu), in this backend's precision.
+// Linear layers through cuBLAS (cuda/kernels/matmul.cu), in this backend's precision, and the
+// rounded operand copies they read in tf32 and bf16 modes (cuda/kernels/precision.cu).
 
 import CDPCUDA
 
 extension CUDABackend {
-    public func matmulForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                              N: Int, C: Int, OC: Int) {
-        check(api.dpc_matmul_forward(out, input, weight, bias, Int32(N), Int32(C), Int32(OC), precisionCode),
+    /// bf16 operands are halves; tf32 operands are fp32 words with the low mantissa bits cleared.
+    public var operandBytes: Int { precision == .bf16 ? 2 : MemoryLayout<Float>.stride }
+
+    public func allocateOperands(count: Int) -> UnsafeMutableRawPointer {
+        var pointer: UnsafeMutableRawPointer?
+        check(api.dpc_malloc(&pointer, max(count, 1) * operandBytes), "allocateOperands")
+        return pointer!
+    }
+
+    public func deallocateOperands(_ buffer: UnsafeMutableRawPointer) {
+        check(api.dpc_free(buffer), "deallocateOperands")
+    }
+
+    public func roundOperands(out: UnsafeMutableRawPointer, values: UnsafePointer<Float>, count: Int) -> Operands {
+        check(api.dpc_round_operands(out, values, Int64(count), precisionCode), "roundOperands")
+        return Operands(base: out, precision: precision, elementBytes: operandBytes)
+    }
+
+    /// `operands`' device pointer, which must be in this backend's precision.
+    private func pointer(_ operands: Operands) -> UnsafeRawPointer {
+        precondition(operands.precision == precision,
+                     "a \(operands.precision) operand passed to a \(precision) product")
+        return operands.base
+    }
+
+    public func matmulForward(out: UnsafeMutablePointer<Float>, input: Operands, weight: Operands,
+                              bias: UnsafePointer<Float>?, N: Int, C: Int, OC: Int) {
+        check(api.dpc_matmul_forward(out, pointer(input), pointer(weight), bias, Int32(N), Int32(C), Int32(OC),
+                                     precisionCode),
               "matmulForward")
     }
 
     public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, accumulatesDInput: Bool,
                                dWeight: UnsafeMutablePointer<Float>,
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
-                               input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               N: Int, C: Int, OC: Int) {
-        check(api.dpc_matmul_backward(dInput, accumulatesDInput ? 1 : 0, dWeight, dBias, dOut, input, weight,
-                                      Int32(N), Int32(C), Int32(OC), precisionCode),
+                               input: Operands, weight: Operands, N: Int, C: Int, OC: Int) {
+        check(api.dpc_matmul_backward(dInput, accumulatesDInput ? 1 : 0, dWeight, dBias, dOut, pointer(input),
+                                      pointer(weight), Int32(N), Int32(C), Int32(OC), precisionCode),
               "matmulBackward")
     }
 }
