@@ -41,6 +41,19 @@ public struct DropoutSite {
     public var isActive: Bool { probability > 0 }
 }
 
+/// The branch that forward dropped and added to the residual stream just before a LayerNorm
+/// (`dropoutResidualForward`): LayerNorm's backward also writes the branch's gradient, its own
+/// dInput through the same dropout, instead of leaving that pass to `dropoutBackward`.
+public struct DroppedBranch {
+    public var dInput: UnsafeMutablePointer<Float>  // (B, T, C)
+    public var dropout: DropoutSite
+
+    public init(dInput: UnsafeMutablePointer<Float>, dropout: DropoutSite) {
+        self.dInput = dInput
+        self.dropout = dropout
+    }
+}
+
 public struct AdamWHyperparameters: Sendable {
     public var learningRate: Float
     public var beta1: Float
@@ -211,15 +224,16 @@ public protocol Backend: AnyObject {
                           weight: UnsafePointer<Float>,                   // (C)
                           bias: UnsafePointer<Float>,                     // (C)
                           N: Int, C: Int, epsilon: Float)
-    func layerNormBackward(dInput: UnsafeMutablePointer<Float>,           // (N, C)
+    func layerNormBackward(dInput: UnsafeMutablePointer<Float>,           // (B, T, C)
+                           branch: DroppedBranch?,
                            dWeight: UnsafeMutablePointer<Float>,          // (C)
                            dBias: UnsafeMutablePointer<Float>,            // (C)
-                           dOut: UnsafePointer<Float>,                    // (N, C)
-                           input: UnsafePointer<Float>,                   // (N, C)
+                           dOut: UnsafePointer<Float>,                    // (B, T, C)
+                           input: UnsafePointer<Float>,                   // (B, T, C)
                            weight: UnsafePointer<Float>,                  // (C)
-                           mean: UnsafePointer<Float>,                    // (N)
-                           rstd: UnsafePointer<Float>,                    // (N)
-                           N: Int, C: Int)
+                           mean: UnsafePointer<Float>,                    // (B, T)
+                           rstd: UnsafePointer<Float>,                    // (B, T)
+                           B: Int, T: Int, C: Int)
 
     // MARK: Activations
 

@@ -308,11 +308,12 @@ public final class EncoderModel {
         let l = layout, N = B * T, C = l.C, I = l.I
         let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
 
-        backend.layerNormBackward(dInput: s.dResidual, dWeight: gradient(w.outputNormWeight),
+        // Each LayerNorm's backward also takes its dropped branch back through the dropout.
+        let feedForwardBranch = DroppedBranch(dInput: s.dTemporary,
+                                              dropout: dropoutSite(hidden, .feedForwardOutput, application: application))
+        backend.layerNormBackward(dInput: s.dResidual, branch: feedForwardBranch, dWeight: gradient(w.outputNormWeight),
                                   dBias: gradient(w.outputNormBias), dOut: s.dState, input: a.residual2,
-                                  weight: parameter(w.outputNormWeight), mean: a.mean2, rstd: a.rstd2, N: N, C: C)
-        backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dResidual,
-                                dropout: dropoutSite(hidden, .feedForwardOutput, application: application), B: B, R: T * C)
+                                  weight: parameter(w.outputNormWeight), mean: a.mean2, rstd: a.rstd2, B: B, T: T, C: C)
         backend.matmulBackward(dInput: s.dIntermediate, accumulatesDInput: false, dWeight: gradient(w.outputWeight),
                                dBias: gradient(w.outputBias), dOut: s.dTemporary, input: operands(o.activated),
                                weight: weight(w.outputWeight), N: N, C: I, OC: C)
@@ -322,11 +323,11 @@ public final class EncoderModel {
                                dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: operands(o.hidden1),
                                weight: weight(w.intermediateWeight), N: N, C: C, OC: I)
 
-        backend.layerNormBackward(dInput: s.dState, dWeight: gradient(w.attentionNormWeight),
+        let attentionBranch = DroppedBranch(dInput: s.dTemporary,
+                                            dropout: dropoutSite(hidden, .attentionOutput, application: application))
+        backend.layerNormBackward(dInput: s.dState, branch: attentionBranch, dWeight: gradient(w.attentionNormWeight),
                                   dBias: gradient(w.attentionNormBias), dOut: s.dResidual, input: a.residual1,
-                                  weight: parameter(w.attentionNormWeight), mean: a.mean1, rstd: a.rstd1, N: N, C: C)
-        backend.dropoutBackward(dInput: s.dTemporary, dOut: s.dState,
-                                dropout: dropoutSite(hidden, .attentionOutput, application: application), B: B, R: T * C)
+                                  weight: parameter(w.attentionNormWeight), mean: a.mean1, rstd: a.rstd1, B: B, T: T, C: C)
         backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: false, dWeight: gradient(w.attentionOutputWeight),
                                dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary, input: operands(o.context),
                                weight: weight(w.attentionOutputWeight), N: N, C: C, OC: C)
@@ -357,10 +358,10 @@ public final class EncoderModel {
         }
         backend.dropoutBackward(dInput: dNormed, dOut: dNormed, dropout: dropoutSite(hiddenDropout, .embeddings),
                                 B: B, R: T * l.E)
-        backend.layerNormBackward(dInput: s.dEmbedding, dWeight: gradient(l.embeddingNormWeight),
+        backend.layerNormBackward(dInput: s.dEmbedding, branch: nil, dWeight: gradient(l.embeddingNormWeight),
                                   dBias: gradient(l.embeddingNormBias), dOut: dNormed, input: s.embeddingSum,
                                   weight: parameter(l.embeddingNormWeight), mean: s.embeddingMean,
-                                  rstd: s.embeddingRstd, N: N, C: l.E)
+                                  rstd: s.embeddingRstd, B: B, T: T, C: l.E)
         backend.embeddingsBackward(dWordTable: gradient(l.wordEmbeddings), dPositionTable: gradient(l.positionEmbeddings),
                                    dTypeTable: gradient(l.typeEmbeddings), dOut: s.dEmbedding, wordIds: s.inputIds,
                                    positionIds: s.positionIds, typeIds: s.typeIds, B: B, T: T, C: l.E)

@@ -58,9 +58,9 @@ final class LayerNormTests: XCTestCase {
             let dInput = scope.floats(garbage(N * C))
             let dWeightPrefill = randomFloats(C, seed: 35), dBiasPrefill = randomFloats(C, seed: 36)
             let dWeight = scope.floats(dWeightPrefill), dBias = scope.floats(dBiasPrefill)
-            backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+            backend.layerNormBackward(dInput: dInput.pointer, branch: nil, dWeight: dWeight.pointer, dBias: dBias.pointer,
                                       dOut: dOutD.pointer, input: inputD.pointer, weight: weightD.pointer,
-                                      mean: mean.pointer, rstd: rstd.pointer, N: N, C: C)
+                                      mean: mean.pointer, rstd: rstd.pointer, B: 2, T: N / 2, C: C)
             let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b).out, g) }
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b).out, g) }
             let expectedDBias = centralDifferenceGradient(at: b) { dot(self.reference(input: x, weight: w, bias: $0).out, g) }
@@ -73,6 +73,49 @@ final class LayerNormTests: XCTestCase {
             }
             assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient, "layerNorm dWeight")
             assertAccumulated(dBias.array, prefill: dBiasPrefill, gradient: expectedDBias, .gradient, "layerNorm dBias")
+        }
+    }
+
+    /// The dropped branch's gradient is dInput through dropoutBackward's mask, element for element,
+    /// with rows of 37 channels so that examples' rows start inside the mask's groups of four.
+    func testBranchGradientIsDInputThroughTheBranchDropout() {
+        let backend = makeBackend()
+        let (B, T, C) = (3, 5, 37), N = B * T
+        withDeviceScope(backend) { scope in
+            let input = scope.floats(randomFloats(N * C, in: -2...2, seed: 40))
+            let weight = scope.floats(randomFloats(C, in: 0.5...1.5, seed: 41))
+            let bias = scope.floats(randomFloats(C, seed: 42)), dOut = scope.floats(randomFloats(N * C, seed: 43))
+            let out = scope.floats(count: N * C), mean = scope.floats(count: N), rstd = scope.floats(count: N)
+            backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: input.pointer,
+                                     weight: weight.pointer, bias: bias.pointer, N: N, C: C, epsilon: epsilon)
+            let examples = scope.indices([9, 0, 4])
+            for probability: Float in [0.4, 0] {
+                let dropout = DropoutSite(probability: probability, seed: 3, step: 8, site: 21,
+                                          exampleIndices: examples.pointer)
+                let dInput = scope.floats(garbage(N * C)), dBranch = scope.floats(garbage(N * C))
+                let dInputAlone = scope.floats(garbage(N * C)), dWeight = scope.floats(count: C)
+                let dBias = scope.floats(count: C)
+                backend.layerNormBackward(dInput: dInput.pointer,
+                                          branch: DroppedBranch(dInput: dBranch.pointer, dropout: dropout),
+                                          dWeight: dWeight.pointer, dBias: dBias.pointer, dOut: dOut.pointer,
+                                          input: input.pointer, weight: weight.pointer, mean: mean.pointer,
+                                          rstd: rstd.pointer, B: B, T: T, C: C)
+                backend.layerNormBackward(dInput: dInputAlone.pointer, branch: nil, dWeight: dWeight.pointer,
+                                          dBias: dBias.pointer, dOut: dOut.pointer, input: input.pointer,
+                                          weight: weight.pointer, mean: mean.pointer, rstd: rstd.pointer,
+                                          B: B, T: T, C: C)
+                XCTAssertEqual(dInput.array, dInputAlone.array, "p \(probability): the branch changed dInput")
+                let expected = scope.floats(garbage(N * C))
+                backend.dropoutBackward(dInput: expected.pointer, dOut: dInputAlone.pointer, dropout: dropout,
+                                        B: B, R: T * C)
+                XCTAssertEqual(dBranch.array, expected.array, "p \(probability): the branch's gradient")
+                let dropped = dBranch.array.filter { $0 == 0 }.count
+                if probability > 0 {
+                    XCTAssert((N * C / 4..<N * C / 2).contains(dropped), "p 0.4 dropped \(dropped) of \(N * C)")
+                } else {
+                    XCTAssertEqual(dropped, 0, "p 0 dropped elements")
+                }
+            }
         }
     }
 }

@@ -74,9 +74,9 @@ final class ThreadParityTests: XCTestCase {
             let dBias = scope.floats(count: C)
             backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: x.pointer,
                                      weight: w.pointer, bias: b.pointer, N: N, C: C, epsilon: 1e-12)
-            backend.layerNormBackward(dInput: dInput.pointer, dWeight: dWeight.pointer, dBias: dBias.pointer,
+            backend.layerNormBackward(dInput: dInput.pointer, branch: nil, dWeight: dWeight.pointer, dBias: dBias.pointer,
                                       dOut: g.pointer, input: x.pointer, weight: w.pointer, mean: mean.pointer,
-                                      rstd: rstd.pointer, N: N, C: C)
+                                      rstd: rstd.pointer, B: 1, T: N, C: C)
             return [("out", out.array), ("mean", mean.array), ("rstd", rstd.array), ("dInput", dInput.array),
                     ("dWeight", dWeight.array), ("dBias", dBias.array)]
         }

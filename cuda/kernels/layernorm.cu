@@ -1,9 +1,10 @@
 // torch.nn.LayerNorm over the last dimension (biased variance, epsilon inside the square root),
 // one warp per row and the two passes of the CPU backend: the mean, then the centred squares.
-// Backward writes dInput row by row, and sums dWeight and dBias over row groups into scratch
+// Backward writes dInput row by row (and, for the dropped branch before a post-LayerNorm block's
+// norm, dInput through that dropout), and sums dWeight and dBias over row groups into scratch
 // partials that a second kernel adds in a fixed order: the same result on every run.
 
-#include "common.cuh"
+#include "dropout.cuh"
 
 namespace {
 constexpr int kRowsPerBlock = 8; // one warp each
@@ -33,10 +34,11 @@ __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, c
     }
 }
 
-// d_input, d_out, input: (N, C); weight: (C); mean, rstd: (N)
-__global__ void layernorm_backward_input_kernel(float *d_input, const float *d_out, const float *input,
-                                                const float *weight, const float *mean, const float *rstd, int N,
-                                                int C) {
+// d_input, d_out, input: (N, C); d_branch: (N, C) or null; weight: (C); mean, rstd: (N); T rows
+// make an example, for the branch's dropout mask
+__global__ void layernorm_backward_input_kernel(float *d_input, float *d_branch, dpc_dropout branch_dropout,
+                                                const float *d_out, const float *input, const float *weight,
+                                                const float *mean, const float *rstd, int N, int T, int C) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= N) return;
@@ -53,9 +55,21 @@ __global__ void layernorm_backward_input_kernel(float *d_input, const float *d_o
     mean_g = dpc::warp_sum(mean_g) / (float)C;
     mean_g_xhat = dpc::warp_sum(mean_g_xhat) / (float)C;
     float *dx = d_input + (int64_t)row * C;
+    float *d_dropped = d_branch == nullptr ? nullptr : d_branch + (int64_t)row * C;
+    uint64_t example_key = branch_dropout.active ? dpc::dropout_example_key(branch_dropout, row / T) : 0;
+    uint64_t first_position = (uint64_t)(row % T) * C;
     for (int c = lane; c < C; c += 32) {
         float xhat = (x[c] - mu) * inverse_std;
-        dx[c] = inverse_std * (dy[c] * weight[c] - mean_g - xhat * mean_g_xhat);
+        float gradient = inverse_std * (dy[c] * weight[c] - mean_g - xhat * mean_g_xhat);
+        dx[c] = gradient;
+        if (d_dropped == nullptr) continue;
+        // One hash per element, where the dropout kernels share one among four: the lanes of a
+        // warp hold 32 channels apart, and the hash is cheap beside the row's other reads.
+        uint64_t position = first_position + c;
+        d_dropped[c] = branch_dropout.active
+                           ? dpc::dropout_apply(branch_dropout, dpc::dropout_group_bits(example_key, position),
+                                                position, gradient)
+                           : gradient;
     }
 }
 
@@ -98,14 +112,14 @@ extern "C" int dpc_layernorm_forward(float *out, float *mean, float *rstd, const
     return 0;
 }
 
-extern "C" int dpc_layernorm_backward(float *d_input, float *d_weight, float *d_bias, const float *d_out,
-                                      const float *input, const float *weight, const float *mean, const float *rstd,
-                                      int N, int C) {
+extern "C" int dpc_layernorm_backward(float *d_input, float *d_branch, dpc_dropout branch_dropout, float *d_weight,
+                                      float *d_bias, const float *d_out, const float *input, const float *weight,
+                                      const float *mean, const float *rstd, int N, int T, int C) {
     float *partials = (float *)dpc::scratch(dpc::kPartials, (size_t)kRowGroups * 2 * C * sizeof(float));
     if (partials == nullptr) return 1;
     unsigned row_blocks = (unsigned)((N + kRowsPerBlock - 1) / kRowsPerBlock);
-    layernorm_backward_input_kernel<<<row_blocks, kRowsPerBlock * 32>>>(d_input, d_out, input, weight, mean, rstd,
-                                                                         N, C);
+    layernorm_backward_input_kernel<<<row_blocks, kRowsPerBlock * 32>>>(d_input, d_branch, branch_dropout, d_out,
+                                                                         input, weight, mean, rstd, N, T, C);
     DPC_LAUNCHED(layernorm_backward_input_kernel);
     dim3 grid((unsigned)((C + dpc::kThreads - 1) / dpc::kThreads), kRowGroups);
     layernorm_backward_partials_kernel<<<grid, dpc::kThreads>>>(partials, d_out, input, mean, rstd, N, C);

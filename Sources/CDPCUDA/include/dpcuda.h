@@ -82,8 +82,10 @@ typedef struct dpc_adamw {
         const float *d_out, const void *input, const void *weight, int N, int C, int OC, int precision)) \
     X(int, dpc_layernorm_forward, (float *out, float *mean, float *rstd, const float *input, \
         const float *weight, const float *bias, int N, int C, float epsilon)) \
-    X(int, dpc_layernorm_backward, (float *d_input, float *d_weight, float *d_bias, const float *d_out, \
-        const float *input, const float *weight, const float *mean, const float *rstd, int N, int C)) \
+    /* d_branch, if not NULL: d_input through branch_dropout, over rows of T tokens per example. */ \
+    X(int, dpc_layernorm_backward, (float *d_input, float *d_branch, dpc_dropout branch_dropout, float *d_weight, \
+        float *d_bias, const float *d_out, const float *input, const float *weight, const float *mean, \
+        const float *rstd, int N, int T, int C)) \
     /* form: 0 erf, 1 tanh; slope may be NULL. */ \
     X(int, dpc_gelu_forward, (float *out, float *slope, const float *input, const float *bias, int64_t N, int C, \
         int form)) \

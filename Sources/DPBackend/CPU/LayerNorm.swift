@@ -27,10 +27,12 @@ extension CPUBackend {
         }
     }
 
-    public func layerNormBackward(dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
-                                  dBias: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                  mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int) {
+    public func layerNormBackward(dInput: UnsafeMutablePointer<Float>, branch: DroppedBranch?,
+                                  dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                                  dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                  mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
+        let N = B * T
+        let branchMask = branch.flatMap { $0.dropout.isActive ? DropoutMask($0.dropout) : nil }
         // Each thread sums its rows' dWeight and dBias privately; the partial sums are added
         // in a fixed order afterwards, so the result does not depend on scheduling.
         let chunks = min(threads, max(1, N / 16))
@@ -58,6 +60,14 @@ extension CPUBackend {
                 for c in 0..<C {
                     let xhat = (x[c] - mu) * inverseStd
                     dx[c] = inverseStd * (dy[c] * weight[c] - meanG - xhat * meanGXhat)
+                }
+                guard let branch else { continue }
+                let dDropped = branch.dInput + row * C
+                if let branchMask {
+                    let key = branchMask.exampleKey(branch.dropout.exampleIndices[row / T])
+                    branchMask.apply(dDropped, dx, range: 0..<C, base: UInt64((row % T) * C), exampleKey: key)
+                } else {
+                    dDropped.update(from: dx, count: C)
                 }
             }
         }

@@ -11,11 +11,13 @@ extension CUDABackend {
               "layerNormForward")
     }
 
-    public func layerNormBackward(dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>,
-                                  dBias: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                                  input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                  mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int) {
-        check(api.dpc_layernorm_backward(dInput, dWeight, dBias, dOut, input, weight, mean, rstd, Int32(N), Int32(C)),
+    public func layerNormBackward(dInput: UnsafeMutablePointer<Float>, branch: DroppedBranch?,
+                                  dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                                  dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                  mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
+        check(api.dpc_layernorm_backward(dInput, branch?.dInput, branch.map { dpc_dropout($0.dropout) } ?? dpc_dropout(),
+                                         dWeight, dBias, dOut, input, weight, mean, rstd,
+                                         Int32(B * T), Int32(T), Int32(C)),
               "layerNormBackward")
     }
 }
