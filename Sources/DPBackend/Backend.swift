@@ -47,10 +47,14 @@ public struct DropoutSite {
 public struct DroppedBranch {
     public var dInput: UnsafeMutablePointer<Float>  // (B, T, C)
     public var dropout: DropoutSite
+    /// Also receives `dInput` rounded as a product's operands (tf32 and bf16 only), for the
+    /// branch's linear layer, whose dOut it is.
+    public var operands: UnsafeMutableRawPointer?   // (B, T, C)
 
-    public init(dInput: UnsafeMutablePointer<Float>, dropout: DropoutSite) {
+    public init(dInput: UnsafeMutablePointer<Float>, dropout: DropoutSite, operands: UnsafeMutableRawPointer? = nil) {
         self.dInput = dInput
         self.dropout = dropout
+        self.operands = operands
     }
 }
 
@@ -204,20 +208,24 @@ public protocol Backend: AnyObject {
                        bias: UnsafePointer<Float>?,                       // (OC)
                        N: Int, C: Int, OC: Int)
     /// `accumulatesDInput` adds the input's gradient to `dInput` (beta 1) instead of assigning it:
-    /// a residual branch's gradient then needs no separate add. `dOut` is rounded here, in
-    /// scratch: unlike the input and the weight, it feeds no other product.
+    /// a residual branch's gradient then needs no separate add. The products read `dOutOperands`
+    /// (rounded by whatever wrote dOut, where it could); the bias gradient sums the fp32 `dOut`.
     func matmulBackward(dInput: UnsafeMutablePointer<Float>?,             // (N, C)
                         accumulatesDInput: Bool,
                         dWeight: UnsafeMutablePointer<Float>,             // (OC, C)
                         dBias: UnsafeMutablePointer<Float>?,              // (OC)
                         dOut: UnsafePointer<Float>,                       // (N, OC)
+                        dOutOperands: Operands,                           // (N, OC)
                         input: Operands,                                  // (N, C)
                         weight: Operands,                                 // (OC, C)
                         N: Int, C: Int, OC: Int)
 
     // MARK: LayerNorm
 
+    /// `operands`, if given (tf32 and bf16 only), also receives `out` rounded as the operands
+    /// of the linear layer that reads it, in the same pass; likewise for GELU's.
     func layerNormForward(out: UnsafeMutablePointer<Float>,               // (N, C)
+                          operands: UnsafeMutableRawPointer?,             // (N, C)
                           mean: UnsafeMutablePointer<Float>,              // (N)
                           rstd: UnsafeMutablePointer<Float>,              // (N)
                           input: UnsafePointer<Float>,                    // (N, C)
@@ -242,12 +250,16 @@ public protocol Backend: AnyObject {
     /// `slope`, also keeps GELU' there, so that backward is one multiply instead of a second pass
     /// through erf and exp.
     func geluForward(out: UnsafeMutablePointer<Float>,                    // (N, C), may be input
+                     operands: UnsafeMutableRawPointer?,                  // (N, C)
                      slope: UnsafeMutablePointer<Float>?,                 // (N, C)
                      input: UnsafePointer<Float>,                         // (N, C)
                      bias: UnsafePointer<Float>?,                         // (C)
                      N: Int, C: Int, form: GELUForm)
-    func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                      slope: UnsafePointer<Float>, count: Int)
+    func geluBackward(dInput: UnsafeMutablePointer<Float>,                // (count)
+                      operands: UnsafeMutableRawPointer?,                 // (count)
+                      dOut: UnsafePointer<Float>,                         // (count)
+                      slope: UnsafePointer<Float>,                        // (count)
+                      count: Int)
     func tanhForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int)
     /// Uses the forward output: d tanh(x) = 1 - tanh(x)^2.
     func tanhBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,

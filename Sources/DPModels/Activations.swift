@@ -42,9 +42,13 @@ struct OperandArena {
     }
 
     mutating func saved(_ values: UnsafePointer<Float>, count: Int) -> SavedOperand {
-        guard let base else { return SavedOperand(values: values, copy: nil) }
+        SavedOperand(values: values, copy: room(count))
+    }
+
+    mutating func room(_ count: Int) -> UnsafeMutableRawPointer? {
+        guard let base else { return nil }
         defer { used += count }
-        return SavedOperand(values: values, copy: base + used * elementBytes)
+        return base + used * elementBytes
     }
 }
 
@@ -102,6 +106,9 @@ final class ActivationStore {
     let embeddingProjectionInput: SavedOperand  // (N, E), ALBERT only
     let denseInputOperand: SavedOperand         // (B, C), the pooler's or RoBERTa head's dense input
     let classifierInputOperand: SavedOperand    // (B, C)
+    /// Backward's rounded copy of one linear layer's dOut at a time: each is read by the product
+    /// right after the op that writes it. // (max(N I, N 3C, B K))
+    let dOutCopy: UnsafeMutableRawPointer?
 
     // Head.
     let features: UnsafeMutablePointer<Float>        // (B, C), first token or mean
@@ -141,7 +148,8 @@ final class ActivationStore {
         storage = backend.allocate(count: total)
         indexStorage = backend.allocateIndices(count: 3 * N + 2 * B)
         var arena = Arena(base: storage, capacity: total)
-        let operandCount = applications * (N * 3 * C + N * I) + N * E + B * C * 2
+        let dOutCount = max(N * I, N * 3 * C, B * K)
+        let operandCount = applications * (N * 3 * C + N * I) + N * E + B * C * 2 + dOutCount
         operandStorage = backend.precision == .fp32 ? nil : backend.allocateOperands(count: operandCount)
         var operands = OperandArena(base: operandStorage, elementBytes: backend.operandBytes)
 
@@ -179,6 +187,7 @@ final class ActivationStore {
         embeddingProjectionInput = operands.saved(embeddingNormed, count: N * E)
         denseInputOperand = operands.saved(layout.head.pooling == .robertaHead ? denseInput : features, count: B * C)
         classifierInputOperand = operands.saved(classifierInput, count: B * C)
+        dOutCopy = operands.room(dOutCount)
         logits = arena.take(B * K)
         dLogits = arena.take(B * K)
         losses = arena.take(B)

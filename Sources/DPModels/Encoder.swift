@@ -106,6 +106,11 @@ public final class EncoderModel {
         return Operands(base: copy, precision: backend.precision, elementBytes: backend.operandBytes)
     }
 
+    /// `dOut` of a linear layer, with backward's copy for its products.
+    private func dOutOperand(_ dOut: UnsafePointer<Float>) -> SavedOperand {
+        SavedOperand(values: dOut, copy: activations.dOutCopy)
+    }
+
     /// The linear layer weight at `offset` in the parameter table, as the products read it.
     private func weight(_ offset: Int) -> Operands { operands(weights).advanced(by: offset - weightsOrigin) }
 
@@ -149,7 +154,8 @@ public final class EncoderModel {
                                   positionTable: parameter(l.positionEmbeddings),
                                   typeTable: parameter(l.typeEmbeddings), B: B, T: T, C: l.E)
         let normed = l.embeddingProjection == nil ? a.states[0] : a.embeddingNormed
-        backend.layerNormForward(out: normed, mean: a.embeddingMean, rstd: a.embeddingRstd, input: a.embeddingSum,
+        backend.layerNormForward(out: normed, operands: nil, mean: a.embeddingMean, rstd: a.embeddingRstd,
+                                 input: a.embeddingSum,
                                  weight: parameter(l.embeddingNormWeight), bias: parameter(l.embeddingNormBias),
                                  N: N, C: l.E, epsilon: l.config.layerNormEps)
         backend.dropoutForward(out: normed, input: normed, dropout: dropoutSite(hiddenDropout, .embeddings),
@@ -167,8 +173,11 @@ public final class EncoderModel {
         let l = layout, N = B * T, C = l.C, I = l.I
         let input = activations.states[application], output = activations.states[application + 1]
         let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
+        // In tf32 and bf16, LayerNorm and GELU write the next product's rounded operands as they
+        // write their outputs; the embeddings' output and attention's get a pass of their own.
+        let nextInput = application + 1 < layout.schedule.count ? activations.blockOperands[application + 1].input : nil
 
-        round(o.input, count: N * C)
+        if application == 0 { round(o.input, count: N * C) }
         backend.matmulForward(out: a.qkv, input: operands(o.input), weight: weight(w.qkvWeight),
                               bias: parameter(w.qkvBias), N: N, C: C, OC: 3 * C)
         backend.attentionForward(out: a.context, probabilities: a.probabilities, qkv: a.qkv,
@@ -183,25 +192,23 @@ public final class EncoderModel {
                                        residual: input,
                                        dropout: dropoutSite(hidden, .attentionOutput, application: application),
                                        B: B, T: T, C: C)
-        backend.layerNormForward(out: a.hidden1, mean: a.mean1, rstd: a.rstd1, input: a.residual1,
-                                 weight: parameter(w.attentionNormWeight), bias: parameter(w.attentionNormBias),
-                                 N: N, C: C, epsilon: l.config.layerNormEps)
+        backend.layerNormForward(out: a.hidden1, operands: o.hidden1.copy, mean: a.mean1, rstd: a.rstd1,
+                                 input: a.residual1, weight: parameter(w.attentionNormWeight),
+                                 bias: parameter(w.attentionNormBias), N: N, C: C, epsilon: l.config.layerNormEps)
 
-        round(o.hidden1, count: N * C)
         backend.matmulForward(out: a.activated, input: operands(o.hidden1), weight: weight(w.intermediateWeight),
                               bias: nil, N: N, C: C, OC: I)
-        backend.geluForward(out: a.activated, slope: a.geluSlope, input: a.activated,
+        backend.geluForward(out: a.activated, operands: o.activated.copy, slope: a.geluSlope, input: a.activated,
                             bias: parameter(w.intermediateBias), N: N, C: I, form: l.config.hiddenAct)
-        round(o.activated, count: N * I)
         backend.matmulForward(out: a.residual2, input: operands(o.activated), weight: weight(w.outputWeight),
                               bias: nil, N: N, C: I, OC: C)
         backend.dropoutResidualForward(out: a.residual2, input: a.residual2, bias: parameter(w.outputBias),
                                        residual: a.hidden1,
                                        dropout: dropoutSite(hidden, .feedForwardOutput, application: application),
                                        B: B, T: T, C: C)
-        backend.layerNormForward(out: output, mean: a.mean2, rstd: a.rstd2, input: a.residual2,
-                                 weight: parameter(w.outputNormWeight), bias: parameter(w.outputNormBias),
-                                 N: N, C: C, epsilon: l.config.layerNormEps)
+        backend.layerNormForward(out: output, operands: nextInput?.copy, mean: a.mean2, rstd: a.rstd2,
+                                 input: a.residual2, weight: parameter(w.outputNormWeight),
+                                 bias: parameter(w.outputNormBias), N: N, C: C, epsilon: l.config.layerNormEps)
     }
 
     private func headForward(B: Int, T: Int) {
@@ -276,8 +283,10 @@ public final class EncoderModel {
     private func headBackward(B: Int, T: Int) {
         let a = activations, l = layout, C = l.C
         let classifierDropout = current.dropout?.classifier ?? 0
+        let dLogits = dOutOperand(a.dLogits)
+        round(dLogits, count: B * l.K)
         backend.matmulBackward(dInput: a.dHeadA, accumulatesDInput: false, dWeight: gradient(l.classifier.weight),
-                               dBias: gradient(l.classifier.bias), dOut: a.dLogits,
+                               dBias: gradient(l.classifier.bias), dOut: a.dLogits, dOutOperands: operands(dLogits),
                                input: operands(a.classifierInputOperand), weight: weight(l.classifier.weight),
                                N: B, C: C, OC: l.K)
         backend.dropoutBackward(dInput: a.dHeadA, dOut: a.dHeadA,
@@ -285,9 +294,11 @@ public final class EncoderModel {
         var dFeatures = a.dHeadA
         if let dense = l.poolerDense {
             backend.tanhBackward(dInput: a.dHeadA, dOut: a.dHeadA, out: a.poolerOutput, count: B * C)
+            let dDense = dOutOperand(a.dHeadA)
+            round(dDense, count: B * C)
             backend.matmulBackward(dInput: a.dHeadB, accumulatesDInput: false, dWeight: gradient(dense.weight),
-                                   dBias: gradient(dense.bias), dOut: a.dHeadA, input: operands(a.denseInputOperand),
-                                   weight: weight(dense.weight), N: B, C: C, OC: C)
+                                   dBias: gradient(dense.bias), dOut: a.dHeadA, dOutOperands: operands(dDense),
+                                   input: operands(a.denseInputOperand), weight: weight(dense.weight), N: B, C: C, OC: C)
             if l.head.pooling == .robertaHead {
                 backend.dropoutBackward(dInput: a.dHeadB, dOut: a.dHeadB,
                                         dropout: dropoutSite(classifierDropout, .classifierHidden), B: B, R: C)
@@ -308,37 +319,46 @@ public final class EncoderModel {
         let l = layout, N = B * T, C = l.C, I = l.I
         let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
 
-        // Each LayerNorm's backward also takes its dropped branch back through the dropout.
+        // Each LayerNorm's backward also takes its dropped branch back through the dropout, and
+        // like GELU's writes the result as the next product's dOut operands too.
+        let dTemporary = dOutOperand(s.dTemporary), dIntermediate = dOutOperand(s.dIntermediate)
         let feedForwardBranch = DroppedBranch(dInput: s.dTemporary,
-                                              dropout: dropoutSite(hidden, .feedForwardOutput, application: application))
+                                              dropout: dropoutSite(hidden, .feedForwardOutput, application: application),
+                                              operands: dTemporary.copy)
         backend.layerNormBackward(dInput: s.dResidual, branch: feedForwardBranch, dWeight: gradient(w.outputNormWeight),
                                   dBias: gradient(w.outputNormBias), dOut: s.dState, input: a.residual2,
                                   weight: parameter(w.outputNormWeight), mean: a.mean2, rstd: a.rstd2, B: B, T: T, C: C)
         backend.matmulBackward(dInput: s.dIntermediate, accumulatesDInput: false, dWeight: gradient(w.outputWeight),
-                               dBias: gradient(w.outputBias), dOut: s.dTemporary, input: operands(o.activated),
-                               weight: weight(w.outputWeight), N: N, C: I, OC: C)
-        backend.geluBackward(dInput: s.dIntermediate, dOut: s.dIntermediate, slope: a.geluSlope, count: N * I)
+                               dBias: gradient(w.outputBias), dOut: s.dTemporary, dOutOperands: operands(dTemporary),
+                               input: operands(o.activated), weight: weight(w.outputWeight), N: N, C: I, OC: C)
+        backend.geluBackward(dInput: s.dIntermediate, operands: dIntermediate.copy, dOut: s.dIntermediate,
+                             slope: a.geluSlope, count: N * I)
         // hidden1 feeds both the feed-forward branch and the residual: its gradient is the sum.
         backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: true, dWeight: gradient(w.intermediateWeight),
-                               dBias: gradient(w.intermediateBias), dOut: s.dIntermediate, input: operands(o.hidden1),
+                               dBias: gradient(w.intermediateBias), dOut: s.dIntermediate,
+                               dOutOperands: operands(dIntermediate), input: operands(o.hidden1),
                                weight: weight(w.intermediateWeight), N: N, C: C, OC: I)
 
         let attentionBranch = DroppedBranch(dInput: s.dTemporary,
-                                            dropout: dropoutSite(hidden, .attentionOutput, application: application))
+                                            dropout: dropoutSite(hidden, .attentionOutput, application: application),
+                                            operands: dTemporary.copy)
         backend.layerNormBackward(dInput: s.dState, branch: attentionBranch, dWeight: gradient(w.attentionNormWeight),
                                   dBias: gradient(w.attentionNormBias), dOut: s.dResidual, input: a.residual1,
                                   weight: parameter(w.attentionNormWeight), mean: a.mean1, rstd: a.rstd1, B: B, T: T, C: C)
         backend.matmulBackward(dInput: s.dResidual, accumulatesDInput: false, dWeight: gradient(w.attentionOutputWeight),
-                               dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary, input: operands(o.context),
+                               dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary,
+                               dOutOperands: operands(dTemporary), input: operands(o.context),
                                weight: weight(w.attentionOutputWeight), N: N, C: C, OC: C)
         backend.attentionBackward(dQKV: s.dQKV, scratch: s.dProbabilities, dOut: s.dResidual, qkv: a.qkv,
                                   probabilities: a.probabilities,
                                   dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                   B: B, T: T, C: C, NH: l.NH)
         // Likewise the block's input, through attention and through the residual.
+        let dQKV = dOutOperand(s.dQKV)
+        round(dQKV, count: N * 3 * C)
         backend.matmulBackward(dInput: s.dState, accumulatesDInput: true, dWeight: gradient(w.qkvWeight),
-                               dBias: gradient(w.qkvBias), dOut: s.dQKV, input: operands(o.input),
-                               weight: weight(w.qkvWeight), N: N, C: C, OC: 3 * C)
+                               dBias: gradient(w.qkvBias), dOut: s.dQKV, dOutOperands: operands(dQKV),
+                               input: operands(o.input), weight: weight(w.qkvWeight), N: N, C: C, OC: 3 * C)
         // The key bias adds q.b to every score of a query's row, which softmax ignores: its true
         // gradient is exactly 0. Left as round-off, Adam's m/sqrt(v) would turn that noise into
         // full-sized updates that differ with the summation order, e.g. between rank counts.
@@ -350,9 +370,12 @@ public final class EncoderModel {
         let hiddenDropout = current.dropout?.hidden ?? 0
         var dNormed = s.dState
         if let projection = l.embeddingProjection {
+            let dProjection = dOutOperand(s.dState)
+            round(dProjection, count: N * l.C)
             backend.matmulBackward(dInput: s.dEmbeddingNormed, accumulatesDInput: false,
                                    dWeight: gradient(projection.weight), dBias: gradient(projection.bias),
-                                   dOut: s.dState, input: operands(s.embeddingProjectionInput),
+                                   dOut: s.dState, dOutOperands: operands(dProjection),
+                                   input: operands(s.embeddingProjectionInput),
                                    weight: weight(projection.weight), N: N, C: l.E, OC: l.C)
             dNormed = s.dEmbeddingNormed
         }

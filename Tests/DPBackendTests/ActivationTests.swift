@@ -32,10 +32,10 @@ final class ActivationTests: XCTestCase {
                 let input = randomFloats(N * C, in: -4...4, seed: 42), bias = randomFloats(C, seed: 43)
                 let biased = scope.floats((0..<(N * C)).map { input[$0] + bias[$0 % C] })
                 let expected = scope.floats(count: N * C), expectedSlope = scope.floats(count: N * C)
-                backend.geluForward(out: expected.pointer, slope: expectedSlope.pointer, input: biased.pointer, bias: nil,
+                backend.geluForward(out: expected.pointer, operands: nil, slope: expectedSlope.pointer, input: biased.pointer, bias: nil,
                                     N: N, C: C, form: form)
                 let inPlace = scope.floats(input), slope = scope.floats(garbage(N * C))
-                backend.geluForward(out: inPlace.pointer, slope: slope.pointer, input: inPlace.pointer,
+                backend.geluForward(out: inPlace.pointer, operands: nil, slope: slope.pointer, input: inPlace.pointer,
                                     bias: scope.floats(bias).pointer, N: N, C: C, form: form)
                 XCTAssertNil(exactMismatch(inPlace.array, expected.array), "gelu \(form) of input + bias, in place")
                 XCTAssertNil(exactMismatch(slope.array, expectedSlope.array), "gelu \(form) slope at input + bias")
@@ -52,15 +52,15 @@ final class ActivationTests: XCTestCase {
                 let out = scope.floats(garbage(count)), dInput = scope.floats(garbage(count))
                 let slope = scope.floats(garbage(count)), inPlace = scope.floats(input)
 
-                backend.geluForward(out: out.pointer, slope: slope.pointer, input: inputD.pointer, bias: nil,
+                backend.geluForward(out: out.pointer, operands: nil, slope: slope.pointer, input: inputD.pointer, bias: nil,
                                     N: 1, C: count, form: form)
                 let x = input.doubles, g = dOut.doubles
                 assertClose(out.array, x.map { Self.gelu($0, form: form) }, .elementwise, "gelu \(form) forward")
-                backend.geluForward(out: inPlace.pointer, slope: nil, input: inPlace.pointer, bias: nil, N: 1, C: count,
+                backend.geluForward(out: inPlace.pointer, operands: nil, slope: nil, input: inPlace.pointer, bias: nil, N: 1, C: count,
                                     form: form)
                 XCTAssertNil(exactMismatch(inPlace.array, out.array), "gelu \(form) in place, without the slope")
 
-                backend.geluBackward(dInput: dInput.pointer, dOut: dOutD.pointer, slope: slope.pointer, count: count)
+                backend.geluBackward(dInput: dInput.pointer, operands: nil, dOut: dOutD.pointer, slope: slope.pointer, count: count)
                 let expected = centralDifferenceGradient(at: x) { dot($0.map { Self.gelu($0, form: form) }, g) }
                 assertClose(dInput.array, expected, .gradient, "gelu \(form) dInput (assigned over garbage)")
             }

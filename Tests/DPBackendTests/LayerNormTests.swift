@@ -47,7 +47,7 @@ final class LayerNormTests: XCTestCase {
             let out = scope.floats(garbage(N * C))
             let mean = scope.floats(garbage(N)), rstd = scope.floats(garbage(N))
 
-            backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: inputD.pointer,
+            backend.layerNormForward(out: out.pointer, operands: nil, mean: mean.pointer, rstd: rstd.pointer, input: inputD.pointer,
                                      weight: weightD.pointer, bias: biasD.pointer, N: N, C: C, epsilon: epsilon)
             let x = input.doubles, w = weight.doubles, b = bias.doubles, g = dOut.doubles
             let expected = reference(input: x, weight: w, bias: b)
@@ -86,7 +86,7 @@ final class LayerNormTests: XCTestCase {
             let weight = scope.floats(randomFloats(C, in: 0.5...1.5, seed: 41))
             let bias = scope.floats(randomFloats(C, seed: 42)), dOut = scope.floats(randomFloats(N * C, seed: 43))
             let out = scope.floats(count: N * C), mean = scope.floats(count: N), rstd = scope.floats(count: N)
-            backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: input.pointer,
+            backend.layerNormForward(out: out.pointer, operands: nil, mean: mean.pointer, rstd: rstd.pointer, input: input.pointer,
                                      weight: weight.pointer, bias: bias.pointer, N: N, C: C, epsilon: epsilon)
             let examples = scope.indices([9, 0, 4])
             for probability: Float in [0.4, 0] {

@@ -40,7 +40,8 @@ final class MatmulTests: XCTestCase {
             let dWeightPrefill = randomFloats(OC * C, seed: 24), dBiasPrefill = randomFloats(OC, seed: 25)
             let dWeight = scope.floats(dWeightPrefill), dBias = scope.floats(dBiasPrefill)
             backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer,
-                                   dBias: dBias.pointer, dOut: dOutD.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD),
+                                   dBias: dBias.pointer, dOut: dOutD.pointer, dOutOperands: scope.operands(of: dOutD),
+                                   input: scope.operands(of: inputD), weight: scope.operands(of: weightD),
                                    N: N, C: C, OC: OC)
             let expectedDInput = centralDifferenceGradient(at: x) { dot(self.reference(input: $0, weight: w, bias: b), g) }
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: b), g) }
@@ -52,7 +53,8 @@ final class MatmulTests: XCTestCase {
             let dInputPrefill = randomFloats(N * C, seed: 30)
             let dInputSum = scope.floats(dInputPrefill)
             backend.matmulBackward(dInput: dInputSum.pointer, accumulatesDInput: true, dWeight: dWeight.pointer,
-                                   dBias: nil, dOut: dOutD.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD),
+                                   dBias: nil, dOut: dOutD.pointer, dOutOperands: scope.operands(of: dOutD),
+                                   input: scope.operands(of: inputD), weight: scope.operands(of: weightD),
                                    N: N, C: C, OC: OC)
             assertAccumulated(dInputSum.array, prefill: dInputPrefill, gradient: expectedDInput, .gradient,
                               "matmul dInput (accumulated)")
@@ -76,7 +78,8 @@ final class MatmulTests: XCTestCase {
             let dWeightPrefill = randomFloats(OC * C, seed: 29)
             let dWeight = scope.floats(dWeightPrefill)
             backend.matmulBackward(dInput: nil, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: nil,
-                                   dOut: dOutD.pointer, input: scope.operands(of: inputD), weight: scope.operands(of: weightD), N: N, C: C, OC: OC)
+                                   dOut: dOutD.pointer, dOutOperands: scope.operands(of: dOutD),
+                                   input: scope.operands(of: inputD), weight: scope.operands(of: weightD), N: N, C: C, OC: OC)
             let expectedDWeight = centralDifferenceGradient(at: w) { dot(self.reference(input: x, weight: $0, bias: nil), g) }
             assertAccumulated(dWeight.array, prefill: dWeightPrefill, gradient: expectedDWeight, .gradient,
                               "matmul dWeight without dInput and dBias")

@@ -89,10 +89,10 @@ final class PrecisionTests: XCTestCase {
                     .map { $0 + Double($1) }, .elementwise), "\(precision): the forward did not round its operands")
 
                 let dInput = scope.floats(garbage(N * C)), dWeight = scope.floats(Array(repeating: 0, count: OC * C))
-                let dBias = scope.floats(Array(repeating: 0, count: OC))
+                let dBias = scope.floats(Array(repeating: 0, count: OC)), dOutD = scope.floats(dOut)
                 backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                       dOut: scope.floats(dOut).pointer, input: inputs, weight: weights,
-                                       N: N, C: C, OC: OC)
+                                       dOut: dOutD.pointer, dOutOperands: scope.operands(of: dOutD), input: inputs,
+                                       weight: weights, N: N, C: C, OC: OC)
                 assertClose(dInput.array, product(g, w, rows: N, columns: C, inner: OC) { n, c, o in (n * OC + o, o * C + c) },
                             .elementwise, "\(precision) dInput")
                 assertClose(dWeight.array, product(g, x, rows: OC, columns: C, inner: N) { o, c, n in (n * OC + o, n * C + c) },

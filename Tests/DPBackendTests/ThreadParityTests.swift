@@ -56,7 +56,7 @@ final class ThreadParityTests: XCTestCase {
             let dBias = scope.floats(count: OC)
             backend.matmulForward(out: out.pointer, input: scope.operands(of: x), weight: scope.operands(of: w), bias: b.pointer, N: N, C: C, OC: OC)
             backend.matmulBackward(dInput: dInput.pointer, accumulatesDInput: false, dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                   dOut: g.pointer, input: scope.operands(of: x), weight: scope.operands(of: w),
+                                   dOut: g.pointer, dOutOperands: scope.operands(of: g), input: scope.operands(of: x), weight: scope.operands(of: w),
                                    N: N, C: C, OC: OC)
             return [("out", out.array), ("dInput", dInput.array), ("dWeight", dWeight.array), ("dBias", dBias.array)]
         }
@@ -72,7 +72,7 @@ final class ThreadParityTests: XCTestCase {
             let mean = scope.floats(count: N), rstd = scope.floats(count: N)
             let dInput = scope.floats(count: N * C), dWeight = scope.floats(count: C)
             let dBias = scope.floats(count: C)
-            backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: x.pointer,
+            backend.layerNormForward(out: out.pointer, operands: nil, mean: mean.pointer, rstd: rstd.pointer, input: x.pointer,
                                      weight: w.pointer, bias: b.pointer, N: N, C: C, epsilon: 1e-12)
             backend.layerNormBackward(dInput: dInput.pointer, branch: nil, dWeight: dWeight.pointer, dBias: dBias.pointer,
                                       dOut: g.pointer, input: x.pointer, weight: w.pointer, mean: mean.pointer,
@@ -91,9 +91,9 @@ final class ThreadParityTests: XCTestCase {
             for form in GELUForm.allCases {
                 let out = scope.floats(count: count), dInput = scope.floats(count: count)
                 let slope = scope.floats(count: count)
-                backend.geluForward(out: out.pointer, slope: slope.pointer, input: x.pointer, bias: nil, N: 1, C: count,
+                backend.geluForward(out: out.pointer, operands: nil, slope: slope.pointer, input: x.pointer, bias: nil, N: 1, C: count,
                                     form: form)
-                backend.geluBackward(dInput: dInput.pointer, dOut: g.pointer, slope: slope.pointer, count: count)
+                backend.geluBackward(dInput: dInput.pointer, operands: nil, dOut: g.pointer, slope: slope.pointer, count: count)
                 outputs += [("gelu \(form) out", out.array), ("gelu \(form) dInput", dInput.array)]
             }
             let out = scope.floats(count: count), dInput = scope.floats(count: count)

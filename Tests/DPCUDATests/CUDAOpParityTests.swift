@@ -117,15 +117,16 @@ final class CUDAOpParityTests: XCTestCase {
             scope.backend.matmulForward(out: out.pointer, input: inputs, weight: weights,
                                         bias: withBias ? bias.pointer : nil, N: N, C: C, OC: OC)
             let dOut = scope.floats(randomFloats(N * OC, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
+            let dOuts = scope.operands(of: dOut)
             let dWeight = scope.floats(randomFloats(OC * C, seed: 5)), dBias = scope.floats(randomFloats(OC, seed: 6))
             scope.backend.matmulBackward(dInput: withBias ? dInput.pointer : nil, accumulatesDInput: false,
                                          dWeight: dWeight.pointer, dBias: withBias ? dBias.pointer : nil,
-                                         dOut: dOut.pointer, input: inputs, weight: weights,
+                                         dOut: dOut.pointer, dOutOperands: dOuts, input: inputs, weight: weights,
                                          N: N, C: C, OC: OC)
             guard withBias else { return [("out", out), ("dWeight", dWeight), ("dBias untouched", dBias)] }
             let dInputSum = scope.floats(randomFloats(N * C, seed: 7)), dWeightAgain = scope.floats(count: OC * C)
             scope.backend.matmulBackward(dInput: dInputSum.pointer, accumulatesDInput: true, dWeight: dWeightAgain.pointer,
-                                         dBias: nil, dOut: dOut.pointer, input: inputs, weight: weights,
+                                         dBias: nil, dOut: dOut.pointer, dOutOperands: dOuts, input: inputs, weight: weights,
                                          N: N, C: C, OC: OC)
             return [("out", out), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias),
                     ("dInput accumulated", dInputSum)]
@@ -139,7 +140,7 @@ final class CUDAOpParityTests: XCTestCase {
             let weight = scope.floats(randomFloats(C, in: 0.5...1.5, seed: 2)), bias = scope.floats(randomFloats(C, seed: 3))
             let out = scope.floats(repeating: .nan, count: N * C)
             let mean = scope.floats(repeating: .nan, count: N), rstd = scope.floats(repeating: .nan, count: N)
-            scope.backend.layerNormForward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, input: input.pointer,
+            scope.backend.layerNormForward(out: out.pointer, operands: nil, mean: mean.pointer, rstd: rstd.pointer, input: input.pointer,
                                            weight: weight.pointer, bias: bias.pointer, N: N, C: C, epsilon: 1e-12)
             let dOut = scope.floats(randomFloats(N * C, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
             let dWeight = scope.floats(randomFloats(C, seed: 5)), dBias = scope.floats(randomFloats(C, seed: 6))
@@ -162,6 +163,51 @@ final class CUDAOpParityTests: XCTestCase {
         }
     }
 
+    /// In tf32 and bf16, LayerNorm, GELU and their backwards also write their output as the next
+    /// product's operands. A product that reads each shows what was written.
+    func testOpsThatWriteOperandsForTheNextProduct() throws {
+        let N = B * T
+        for precision in [Precision.tf32, .bf16] {
+            try compare("operands written by ops, \(precision.rawValue)", precision: precision) { scope in
+                let backend = scope.backend
+                let weight = scope.operands(randomFloats(OC * C, seed: 1))
+                func product(_ operands: Operands, rows: Int = N) -> DeviceFloats {
+                    let out = scope.floats(repeating: .nan, count: rows * OC)
+                    backend.matmulForward(out: out.pointer, input: operands, weight: weight, bias: nil, N: rows, C: C, OC: OC)
+                    return out
+                }
+                let input = scope.floats(randomFloats(N * C, in: -2...3, seed: 2))
+                let gamma = scope.floats(randomFloats(C, in: 0.5...1.5, seed: 3)), beta = scope.floats(randomFloats(C, seed: 4))
+                let normed = scope.floats(repeating: .nan, count: N * C), normedOperands = scope.operandRoom(count: N * C)
+                let mean = scope.floats(count: N), rstd = scope.floats(count: N)
+                backend.layerNormForward(out: normed.pointer, operands: normedOperands.room, mean: mean.pointer,
+                                         rstd: rstd.pointer, input: input.pointer, weight: gamma.pointer,
+                                         bias: beta.pointer, N: N, C: C, epsilon: 1e-12)
+                let dOut = scope.floats(randomFloats(N * C, seed: 5)), dInput = scope.floats(count: N * C)
+                let dBranch = scope.floats(repeating: .nan, count: N * C), dBranchOperands = scope.operandRoom(count: N * C)
+                let dGamma = scope.floats(count: C), dBeta = scope.floats(count: C)
+                backend.layerNormBackward(dInput: dInput.pointer,
+                                          branch: DroppedBranch(dInput: dBranch.pointer,
+                                                                dropout: dropout(scope, probability: 0.2),
+                                                                operands: dBranchOperands.room),
+                                          dWeight: dGamma.pointer, dBias: dBeta.pointer, dOut: dOut.pointer,
+                                          input: input.pointer, weight: gamma.pointer, mean: mean.pointer,
+                                          rstd: rstd.pointer, B: B, T: T, C: C)
+                let activated = scope.floats(randomFloats(N * C, in: -4...4, seed: 6))
+                let slope = scope.floats(count: N * C), activatedOperands = scope.operandRoom(count: N * C)
+                backend.geluForward(out: activated.pointer, operands: activatedOperands.room, slope: slope.pointer,
+                                    input: activated.pointer, bias: nil, N: N, C: C, form: .erf)
+                let dActivated = scope.floats(randomFloats(N * C, seed: 7)), dActivatedOperands = scope.operandRoom(count: N * C)
+                backend.geluBackward(dInput: dActivated.pointer, operands: dActivatedOperands.room,
+                                     dOut: dActivated.pointer, slope: slope.pointer, count: N * C)
+                return [("layerNorm out", normed), ("its product", product(normedOperands.operands)),
+                        ("layerNorm dBranch", dBranch), ("its product", product(dBranchOperands.operands)),
+                        ("gelu out", activated), ("its product", product(activatedOperands.operands)),
+                        ("gelu dInput", dActivated), ("its product", product(dActivatedOperands.operands))]
+            }
+        }
+    }
+
     func testActivations() throws {
         let n = 10_007
         for form in GELUForm.allCases {
@@ -169,17 +215,17 @@ final class CUDAOpParityTests: XCTestCase {
                 let input = scope.floats(randomFloats(n, in: -6...6, seed: 1))
                 let out = scope.floats(repeating: .nan, count: n), slope = scope.floats(repeating: .nan, count: n)
                 let inPlace = scope.floats(randomFloats(n, in: -6...6, seed: 1))
-                scope.backend.geluForward(out: out.pointer, slope: slope.pointer, input: input.pointer, bias: nil,
+                scope.backend.geluForward(out: out.pointer, operands: nil, slope: slope.pointer, input: input.pointer, bias: nil,
                                           N: 1, C: n, form: form)
-                scope.backend.geluForward(out: inPlace.pointer, slope: nil, input: inPlace.pointer, bias: nil,
+                scope.backend.geluForward(out: inPlace.pointer, operands: nil, slope: nil, input: inPlace.pointer, bias: nil,
                                           N: 1, C: n, form: form)
                 // 40 rows of 250 channels, each row with the bias added first.
                 let biased = scope.floats(randomFloats(40 * 250, in: -6...6, seed: 3))
                 let bias = scope.floats(randomFloats(250, seed: 4)), biasedSlope = scope.floats(repeating: .nan, count: 40 * 250)
-                scope.backend.geluForward(out: biased.pointer, slope: biasedSlope.pointer, input: biased.pointer,
+                scope.backend.geluForward(out: biased.pointer, operands: nil, slope: biasedSlope.pointer, input: biased.pointer,
                                           bias: bias.pointer, N: 40, C: 250, form: form)
                 let dOut = scope.floats(randomFloats(n, seed: 2)), dInput = scope.floats(repeating: .nan, count: n)
-                scope.backend.geluBackward(dInput: dInput.pointer, dOut: dOut.pointer, slope: slope.pointer, count: n)
+                scope.backend.geluBackward(dInput: dInput.pointer, operands: nil, dOut: dOut.pointer, slope: slope.pointer, count: n)
                 return [("out", out), ("slope", slope), ("in place", inPlace), ("dInput", dInput),
                         ("with bias", biased), ("slope with bias", biasedSlope)]
             }

@@ -193,6 +193,15 @@ public final class DeviceScope {
         return backend.roundOperands(out: copy, values: buffer.pointer, count: buffer.count)
     }
 
+    /// Room for `count` operand elements that an op fills (tf32 and bf16 only), freed with the
+    /// scope; `Operands` over it once filled.
+    public func operandRoom(count: Int) -> (room: UnsafeMutableRawPointer, operands: Operands) {
+        precondition(isOpen, "allocation in a device scope that has ended")
+        let room = backend.allocateOperands(count: max(count, 1))
+        operandBuffers.append(room)
+        return (room, Operands(base: room, precision: backend.precision, elementBytes: backend.operandBytes))
+    }
+
     /// `values` as a product reads them; see `operands(of:)`.
     public func operands(_ values: [Float]) -> Operands { operands(of: floats(values)) }
 

@@ -5,14 +5,16 @@
 // partials that a second kernel adds in a fixed order: the same result on every run.
 
 #include "dropout.cuh"
+#include "precision.cuh"
 
 namespace {
 constexpr int kRowsPerBlock = 8; // one warp each
 constexpr int kRowGroups = 128;  // partial sums per channel in backward
 
-// out: (N, C); mean, rstd: (N); input: (N, C); weight, bias: (C)
-__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, const float *input,
-                                         const float *weight, const float *bias, int N, int C, float epsilon) {
+// out, operands: (N, C); mean, rstd: (N); input: (N, C); weight, bias: (C); operands may be null
+__global__ void layernorm_forward_kernel(float *out, void *operands, int precision, float *mean, float *rstd,
+                                         const float *input, const float *weight, const float *bias, int N, int C,
+                                         float epsilon) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= N) return;
@@ -27,18 +29,22 @@ __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, c
     }
     float inverse_std = 1.0f / sqrtf(dpc::warp_sum(squares) / (float)C + epsilon);
     float *y = out + (int64_t)row * C;
-    for (int c = lane; c < C; c += 32) y[c] = (x[c] - mu) * inverse_std * weight[c] + bias[c];
+    for (int c = lane; c < C; c += 32) {
+        y[c] = (x[c] - mu) * inverse_std * weight[c] + bias[c];
+        if (operands != nullptr) dpc::store_operand(operands, precision, (int64_t)row * C + c, y[c]);
+    }
     if (lane == 0) {
         mean[row] = mu;
         rstd[row] = inverse_std;
     }
 }
 
-// d_input, d_out, input: (N, C); d_branch: (N, C) or null; weight: (C); mean, rstd: (N); T rows
-// make an example, for the branch's dropout mask
-__global__ void layernorm_backward_input_kernel(float *d_input, float *d_branch, dpc_dropout branch_dropout,
-                                                const float *d_out, const float *input, const float *weight,
-                                                const float *mean, const float *rstd, int N, int T, int C) {
+// d_input, d_out, input: (N, C); d_branch, branch_operands: (N, C) or null; weight: (C); mean,
+// rstd: (N); T rows make an example, for the branch's dropout mask
+__global__ void layernorm_backward_input_kernel(float *d_input, float *d_branch, void *branch_operands,
+                                                dpc_dropout branch_dropout, int precision, const float *d_out,
+                                                const float *input, const float *weight, const float *mean,
+                                                const float *rstd, int N, int T, int C) {
     int row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= N) return;
@@ -66,10 +72,12 @@ __global__ void layernorm_backward_input_kernel(float *d_input, float *d_branch,
         // One hash per element, where the dropout kernels share one among four: the lanes of a
         // warp hold 32 channels apart, and the hash is cheap beside the row's other reads.
         uint64_t position = first_position + c;
-        d_dropped[c] = branch_dropout.active
-                           ? dpc::dropout_apply(branch_dropout, dpc::dropout_group_bits(example_key, position),
-                                                position, gradient)
-                           : gradient;
+        float dropped = branch_dropout.active
+                            ? dpc::dropout_apply(branch_dropout, dpc::dropout_group_bits(example_key, position),
+                                                 position, gradient)
+                            : gradient;
+        d_dropped[c] = dropped;
+        if (branch_operands != nullptr) dpc::store_operand(branch_operands, precision, (int64_t)row * C + c, dropped);
     }
 }
 
@@ -104,22 +112,28 @@ __global__ void layernorm_backward_sum_kernel(float *d_weight, float *d_bias, co
 }
 } // namespace
 
-extern "C" int dpc_layernorm_forward(float *out, float *mean, float *rstd, const float *input, const float *weight,
-                                     const float *bias, int N, int C, float epsilon) {
+extern "C" int dpc_layernorm_forward(float *out, void *operands, float *mean, float *rstd, const float *input,
+                                     const float *weight, const float *bias, int N, int C, float epsilon,
+                                     int precision) {
+    if (dpc::check_precision(precision) != 0) return 1;
     unsigned blocks = (unsigned)((N + kRowsPerBlock - 1) / kRowsPerBlock);
-    layernorm_forward_kernel<<<blocks, kRowsPerBlock * 32>>>(out, mean, rstd, input, weight, bias, N, C, epsilon);
+    layernorm_forward_kernel<<<blocks, kRowsPerBlock * 32>>>(out, operands, precision, mean, rstd, input, weight, bias,
+                                                              N, C, epsilon);
     DPC_LAUNCHED(layernorm_forward_kernel);
     return 0;
 }
 
-extern "C" int dpc_layernorm_backward(float *d_input, float *d_branch, dpc_dropout branch_dropout, float *d_weight,
-                                      float *d_bias, const float *d_out, const float *input, const float *weight,
-                                      const float *mean, const float *rstd, int N, int T, int C) {
+extern "C" int dpc_layernorm_backward(float *d_input, float *d_branch, void *branch_operands,
+                                      dpc_dropout branch_dropout, float *d_weight, float *d_bias, const float *d_out,
+                                      const float *input, const float *weight, const float *mean, const float *rstd,
+                                      int N, int T, int C, int precision) {
+    if (dpc::check_precision(precision) != 0) return 1;
     float *partials = (float *)dpc::scratch(dpc::kPartials, (size_t)kRowGroups * 2 * C * sizeof(float));
     if (partials == nullptr) return 1;
     unsigned row_blocks = (unsigned)((N + kRowsPerBlock - 1) / kRowsPerBlock);
-    layernorm_backward_input_kernel<<<row_blocks, kRowsPerBlock * 32>>>(d_input, d_branch, branch_dropout, d_out,
-                                                                         input, weight, mean, rstd, N, T, C);
+    layernorm_backward_input_kernel<<<row_blocks, kRowsPerBlock * 32>>>(d_input, d_branch, branch_operands,
+                                                                         branch_dropout, precision, d_out, input,
+                                                                         weight, mean, rstd, N, T, C);
     DPC_LAUNCHED(layernorm_backward_input_kernel);
     dim3 grid((unsigned)((C + dpc::kThreads - 1) / dpc::kThreads), kRowGroups);
     layernorm_backward_partials_kernel<<<grid, dpc::kThreads>>>(partials, d_out, input, mean, rstd, N, C);

@@ -1,9 +1,8 @@
 // Linear layers, y = x W^T + b with PyTorch's (OC, C) weight layout, through cuBLAS with the same
 // row-major arguments as the CPU backend's cblas_sgemm calls. The bias gradient is a column sum,
 // done as a matrix-vector product with a vector of ones: cuBLAS adds in a fixed order, where
-// atomics would not. In tf32 and bf16 modes the input and the weight arrive rounded
-// (dpc_round_operands, kept by the caller for forward and backward), and backward rounds dOut
-// into scratch (precision.cu).
+// atomics would not. In tf32 and bf16 modes every operand arrives rounded (dpc_round_operands,
+// or written so by the op that produced it), kept by the caller for forward and backward.
 
 #include "common.cuh"
 
@@ -38,11 +37,9 @@ extern "C" int dpc_matmul_forward(float *out, const void *input, const void *wei
 }
 
 extern "C" int dpc_matmul_backward(float *d_input, int accumulate_d_input, float *d_weight, float *d_bias,
-                                   const float *d_out, const void *input, const void *weight, int N, int C, int OC,
-                                   int precision) {
+                                   const float *d_out, const void *d_outs, const void *input, const void *weight,
+                                   int N, int C, int OC, int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
-    const void *d_outs = nullptr;
-    if (dpc::rounded_operand(&d_outs, precision, dpc::kOperandA, d_out, (int64_t)N * OC) != 0) return 1;
     if (d_input != nullptr) {
         float beta = accumulate_d_input ? 1 : 0;
         DPC_BLAS(linear_gemm(precision, false, false, N, C, OC, d_outs, OC, weight, C, beta, d_input, C));

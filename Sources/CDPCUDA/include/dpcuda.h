@@ -79,17 +79,21 @@ typedef struct dpc_adamw {
     X(int, dpc_matmul_forward, (float *out, const void *input, const void *weight, const float *bias, \
         int N, int C, int OC, int precision)) \
     X(int, dpc_matmul_backward, (float *d_input, int accumulate_d_input, float *d_weight, float *d_bias, \
-        const float *d_out, const void *input, const void *weight, int N, int C, int OC, int precision)) \
-    X(int, dpc_layernorm_forward, (float *out, float *mean, float *rstd, const float *input, \
-        const float *weight, const float *bias, int N, int C, float epsilon)) \
+        const float *d_out, const void *d_out_operands, const void *input, const void *weight, int N, int C, int OC, \
+        int precision)) \
+    /* An operands argument, where not NULL, also receives the op's output as a product's */ \
+    /* operands in `precision` (tf32 or bf16), in the same pass. */ \
+    X(int, dpc_layernorm_forward, (float *out, void *operands, float *mean, float *rstd, const float *input, \
+        const float *weight, const float *bias, int N, int C, float epsilon, int precision)) \
     /* d_branch, if not NULL: d_input through branch_dropout, over rows of T tokens per example. */ \
-    X(int, dpc_layernorm_backward, (float *d_input, float *d_branch, dpc_dropout branch_dropout, float *d_weight, \
-        float *d_bias, const float *d_out, const float *input, const float *weight, const float *mean, \
-        const float *rstd, int N, int T, int C)) \
+    X(int, dpc_layernorm_backward, (float *d_input, float *d_branch, void *branch_operands, \
+        dpc_dropout branch_dropout, float *d_weight, float *d_bias, const float *d_out, const float *input, \
+        const float *weight, const float *mean, const float *rstd, int N, int T, int C, int precision)) \
     /* form: 0 erf, 1 tanh; slope may be NULL. */ \
-    X(int, dpc_gelu_forward, (float *out, float *slope, const float *input, const float *bias, int64_t N, int C, \
-        int form)) \
-    X(int, dpc_gelu_backward, (float *d_input, const float *d_out, const float *slope, int64_t count)) \
+    X(int, dpc_gelu_forward, (float *out, void *operands, float *slope, const float *input, const float *bias, \
+        int64_t N, int C, int form, int precision)) \
+    X(int, dpc_gelu_backward, (float *d_input, void *operands, const float *d_out, const float *slope, \
+        int64_t count, int precision)) \
     X(int, dpc_tanh_forward, (float *out, const float *input, int64_t count)) \
     X(int, dpc_tanh_backward, (float *d_input, const float *d_out, const float *out, int64_t count)) \
     X(int, dpc_dropout_forward, (float *out, const float *input, dpc_dropout dropout, int B, int R)) \

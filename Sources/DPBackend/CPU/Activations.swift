@@ -47,10 +47,12 @@ extension CPUBackend {
         }
     }
 
-    public func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
-                            input: UnsafePointer<Float>, bias: UnsafePointer<Float>?, N: Int, C: Int,
-                            form: GELUForm) {
+    public func geluForward(out: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
+                            slope: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>?, N: Int, C: Int, form: GELUForm) {
         let count = N * C
+        // The reference rounds the operands in a pass of their own, after the output.
+        defer { if let operands { _ = roundOperands(out: operands, values: out, count: count) } }
         var input = input
         if let bias {
             addRowBias(out, input, bias, N: N, C: C)
@@ -82,11 +84,12 @@ extension CPUBackend {
         }
     }
 
-    public func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                             slope: UnsafePointer<Float>, count: Int) {
+    public func geluBackward(dInput: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
+                             dOut: UnsafePointer<Float>, slope: UnsafePointer<Float>, count: Int) {
         map8(count: count) { i, lanes in
             store(load(dOut, i, lanes) * load(slope, i, lanes), dInput, i, lanes)
         }
+        if let operands { _ = roundOperands(out: operands, values: dInput, count: count) }
     }
 
     public func tanhForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int) {

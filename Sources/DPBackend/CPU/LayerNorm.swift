@@ -3,10 +3,12 @@
 import Dispatch
 
 extension CPUBackend {
-    public func layerNormForward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                                 rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    public func layerNormForward(out: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
+                                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                  N: Int, C: Int, epsilon: Float) {
+        // The reference rounds the operands in a pass of their own, after the output.
+        defer { if let operands { _ = roundOperands(out: operands, values: out, count: N * C) } }
         parallelRanges(N, minimumPerChunk: 16) { rows in
             for row in rows {
                 let x = input + row * C
@@ -33,6 +35,11 @@ extension CPUBackend {
                                   mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
         let N = B * T
         let branchMask = branch.flatMap { $0.dropout.isActive ? DropoutMask($0.dropout) : nil }
+        defer {
+            if let branch, let operands = branch.operands {
+                _ = roundOperands(out: operands, values: branch.dInput, count: N * C)
+            }
+        }
         // Each thread sums its rows' dWeight and dBias privately; the partial sums are added
         // in a fixed order afterwards, so the result does not depend on scheduling.
         let chunks = min(threads, max(1, N / 16))

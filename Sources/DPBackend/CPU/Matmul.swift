@@ -2,8 +2,8 @@
 // The rank's threads each run a single-threaded sgemm on their own block of rows, rather than
 // handing OpenBLAS its own pool: OpenBLAS's idle workers spin after every call, and on a
 // two-core rank they would steal the core from the loops that run between the products.
-// In tf32 and bf16 modes the products read rounded copies of their operands (Precision.swift):
-// the caller's for the input and the weight, backward's own for dOut.
+// In tf32 and bf16 modes the products read the caller's rounded copies of their operands
+// (Precision.swift).
 
 import COpenBLAS
 
@@ -30,10 +30,9 @@ extension CPUBackend {
     public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, accumulatesDInput: Bool,
                                dWeight: UnsafeMutablePointer<Float>,
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
-                               input: Operands, weight: Operands, N: Int, C: Int, OC: Int) {
-        let roundedDOut = operand(dOut, count: N * OC)
-        defer { release(roundedDOut) }
-        let dOuts = roundedDOut.values, inputs = values(of: input)
+                               dOutOperands: Operands, input: Operands, weight: Operands,
+                               N: Int, C: Int, OC: Int) {
+        let dOuts = values(of: dOutOperands), inputs = values(of: input)
         if let dInput {
             let weights = values(of: weight)
             parallelRanges(N, minimumPerChunk: Self.minimumRowsPerChunk) { rows in

@@ -1,7 +1,7 @@
 // The operands of a product in tf32 and bf16 modes (Precision.swift): the linear layers and
 // attention both multiply rounded copies, so that the CUDA backend can hand the same numbers to
 // its tensor cores. The linear layers' copies are the caller's (Backend.Operands); attention's
-// and backward's dOut are rounded into scratch here, since nothing else reads them.
+// are rounded into scratch here, since nothing else reads them.
 
 extension CPUBackend {
     public var operandBytes: Int { MemoryLayout<Float>.stride }

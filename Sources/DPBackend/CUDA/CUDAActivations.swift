@@ -3,16 +3,17 @@
 import CDPCUDA
 
 extension CUDABackend {
-    public func geluForward(out: UnsafeMutablePointer<Float>, slope: UnsafeMutablePointer<Float>?,
-                            input: UnsafePointer<Float>, bias: UnsafePointer<Float>?, N: Int, C: Int,
-                            form: GELUForm) {
+    public func geluForward(out: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
+                            slope: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>?, N: Int, C: Int, form: GELUForm) {
         let formCode: Int32 = form == .erf ? 0 : 1
-        check(api.dpc_gelu_forward(out, slope, input, bias, Int64(N), Int32(C), formCode), "geluForward")
+        check(api.dpc_gelu_forward(out, operands, slope, input, bias, Int64(N), Int32(C), formCode, precisionCode),
+              "geluForward")
     }
 
-    public func geluBackward(dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-                             slope: UnsafePointer<Float>, count: Int) {
-        check(api.dpc_gelu_backward(dInput, dOut, slope, Int64(count)), "geluBackward")
+    public func geluBackward(dInput: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
+                             dOut: UnsafePointer<Float>, slope: UnsafePointer<Float>, count: Int) {
+        check(api.dpc_gelu_backward(dInput, operands, dOut, slope, Int64(count), precisionCode), "geluBackward")
     }
 
     public func tanhForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, count: Int) {

@@ -3,11 +3,12 @@
 import CDPCUDA
 
 extension CUDABackend {
-    public func layerNormForward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                                 rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
-                                 weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+    public func layerNormForward(out: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
+                                 mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                                 input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                  N: Int, C: Int, epsilon: Float) {
-        check(api.dpc_layernorm_forward(out, mean, rstd, input, weight, bias, Int32(N), Int32(C), epsilon),
+        check(api.dpc_layernorm_forward(out, operands, mean, rstd, input, weight, bias, Int32(N), Int32(C), epsilon,
+                                        precisionCode),
               "layerNormForward")
     }
 
@@ -15,9 +16,10 @@ extension CUDABackend {
                                   dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
                                   dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                   mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
-        check(api.dpc_layernorm_backward(dInput, branch?.dInput, branch.map { dpc_dropout($0.dropout) } ?? dpc_dropout(),
+        check(api.dpc_layernorm_backward(dInput, branch?.dInput, branch?.operands,
+                                         branch.map { dpc_dropout($0.dropout) } ?? dpc_dropout(),
                                          dWeight, dBias, dOut, input, weight, mean, rstd,
-                                         Int32(B * T), Int32(T), Int32(C)),
+                                         Int32(B * T), Int32(T), Int32(C), precisionCode),
               "layerNormBackward")
     }
 }

@@ -39,9 +39,10 @@ extension CUDABackend {
     public func matmulBackward(dInput: UnsafeMutablePointer<Float>?, accumulatesDInput: Bool,
                                dWeight: UnsafeMutablePointer<Float>,
                                dBias: UnsafeMutablePointer<Float>?, dOut: UnsafePointer<Float>,
-                               input: Operands, weight: Operands, N: Int, C: Int, OC: Int) {
-        check(api.dpc_matmul_backward(dInput, accumulatesDInput ? 1 : 0, dWeight, dBias, dOut, pointer(input),
-                                      pointer(weight), Int32(N), Int32(C), Int32(OC), precisionCode),
+                               dOutOperands: Operands, input: Operands, weight: Operands,
+                               N: Int, C: Int, OC: Int) {
+        check(api.dpc_matmul_backward(dInput, accumulatesDInput ? 1 : 0, dWeight, dBias, dOut, pointer(dOutOperands),
+                                      pointer(input), pointer(weight), Int32(N), Int32(C), Int32(OC), precisionCode),
               "matmulBackward")
     }
 }
