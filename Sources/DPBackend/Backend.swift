@@ -283,17 +283,19 @@ public protocol Backend: AnyObject {
                                 dropout: DropoutSite, B: Int, T: Int, C: Int)
 
     // MARK: Self-attention over a fused (query | key | value) projection
+    // The products read `qkv` and `dOut` as the caller's operands, as the linear layers do; the
+    // probabilities and dScores they multiply in tf32 and bf16 are rounded here.
 
     func attentionForward(out: UnsafeMutablePointer<Float>,               // (B, T, C)
                           probabilities: UnsafeMutablePointer<Float>,     // (B, NH, T, T), before dropout
-                          qkv: UnsafePointer<Float>,                      // (B, T, 3C)
+                          qkv: Operands,                                  // (B, T, 3C)
                           attentionMask: UnsafePointer<Float>,            // (B, T), 1 = token, 0 = padding
                           dropout: DropoutSite,
                           B: Int, T: Int, C: Int, NH: Int)
     func attentionBackward(dQKV: UnsafeMutablePointer<Float>,             // (B, T, 3C)
                            scratch: UnsafeMutablePointer<Float>,          // (B, NH, T, T)
-                           dOut: UnsafePointer<Float>,                    // (B, T, C)
-                           qkv: UnsafePointer<Float>,                     // (B, T, 3C)
+                           dOut: Operands,                                // (B, T, C)
+                           qkv: Operands,                                 // (B, T, 3C)
                            probabilities: UnsafePointer<Float>,           // (B, NH, T, T)
                            dropout: DropoutSite,
                            B: Int, T: Int, C: Int, NH: Int)

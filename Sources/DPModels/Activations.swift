@@ -55,6 +55,7 @@ struct OperandArena {
 /// The inputs of one block application's linear layers. // N = B * T
 struct BlockOperands {
     let input: SavedOperand      // (N, C), the block's input, into the query/key/value product
+    let qkv: SavedOperand        // (N, 3C), into attention's products
     let context: SavedOperand    // (N, C)
     let hidden1: SavedOperand    // (N, C)
     let activated: SavedOperand  // (N, I)
@@ -149,7 +150,7 @@ final class ActivationStore {
         indexStorage = backend.allocateIndices(count: 3 * N + 2 * B)
         var arena = Arena(base: storage, capacity: total)
         let dOutCount = max(N * I, N * 3 * C, B * K)
-        let operandCount = applications * (N * 3 * C + N * I) + N * E + B * C * 2 + dOutCount
+        let operandCount = applications * (N * 6 * C + N * I) + N * E + B * C * 2 + dOutCount
         operandStorage = backend.precision == .fp32 ? nil : backend.allocateOperands(count: operandCount)
         var operands = OperandArena(base: operandStorage, elementBytes: backend.operandBytes)
 
@@ -180,6 +181,7 @@ final class ActivationStore {
         let savedStates = states
         blockOperands = zip(blocks, 0..<applications).map { block, application in
             BlockOperands(input: operands.saved(savedStates[application], count: N * C),
+                          qkv: operands.saved(block.qkv, count: N * 3 * C),
                           context: operands.saved(block.context, count: N * C),
                           hidden1: operands.saved(block.hidden1, count: N * C),
                           activated: operands.saved(block.activated, count: N * I))

@@ -180,7 +180,8 @@ public final class EncoderModel {
         if application == 0 { round(o.input, count: N * C) }
         backend.matmulForward(out: a.qkv, input: operands(o.input), weight: weight(w.qkvWeight),
                               bias: parameter(w.qkvBias), N: N, C: C, OC: 3 * C)
-        backend.attentionForward(out: a.context, probabilities: a.probabilities, qkv: a.qkv,
+        round(o.qkv, count: N * 3 * C)
+        backend.attentionForward(out: a.context, probabilities: a.probabilities, qkv: operands(o.qkv),
                                  attentionMask: activations.attentionMask,
                                  dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                  B: B, T: T, C: C, NH: l.NH)
@@ -349,7 +350,9 @@ public final class EncoderModel {
                                dBias: gradient(w.attentionOutputBias), dOut: s.dTemporary,
                                dOutOperands: operands(dTemporary), input: operands(o.context),
                                weight: weight(w.attentionOutputWeight), N: N, C: C, OC: C)
-        backend.attentionBackward(dQKV: s.dQKV, scratch: s.dProbabilities, dOut: s.dResidual, qkv: a.qkv,
+        let dContext = dOutOperand(s.dResidual)
+        round(dContext, count: N * C)
+        backend.attentionBackward(dQKV: s.dQKV, scratch: s.dProbabilities, dOut: operands(dContext), qkv: operands(o.qkv),
                                   probabilities: a.probabilities,
                                   dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                   B: B, T: T, C: C, NH: l.NH)

@@ -120,7 +120,7 @@ final class AttentionTests: XCTestCase {
         withDeviceScope(backend) { scope in
             let qkvD = scope.floats(qkv), maskD = scope.floats(mask)
             let out = scope.floats(garbage(s.outCount)), probabilities = scope.floats(garbage(s.probabilityCount))
-            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
+            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: scope.operands(of: qkvD),
                                      attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
             return (out.array, probabilities.array)
         }
@@ -133,10 +133,11 @@ final class AttentionTests: XCTestCase {
         withDeviceScope(backend) { scope in
             let qkvD = scope.floats(qkv), maskD = scope.floats(mask), dOutD = scope.floats(dOut)
             let out = scope.floats(count: s.outCount), probabilities = scope.floats(count: s.probabilityCount)
-            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: qkvD.pointer,
+            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: scope.operands(of: qkvD),
                                      attentionMask: maskD.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
             let dQKV = scope.floats(garbage(s.qkvCount)), scratch = scope.floats(garbage(s.probabilityCount))
-            backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: dOutD.pointer, qkv: qkvD.pointer,
+            backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: scope.operands(of: dOutD),
+                                      qkv: scope.operands(of: qkvD),
                                       probabilities: probabilities.pointer, dropout: dropout,
                                       B: s.B, T: s.T, C: s.C, NH: s.NH)
             return dQKV.array

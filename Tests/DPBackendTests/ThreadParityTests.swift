@@ -134,9 +134,10 @@ final class ThreadParityTests: XCTestCase {
             let x = scope.floats(qkv), m = scope.floats(mask), g = scope.floats(dOut)
             let out = scope.floats(count: s.outCount), probabilities = scope.floats(count: s.probabilityCount)
             let dQKV = scope.floats(count: s.qkvCount), scratch = scope.floats(count: s.probabilityCount)
-            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: x.pointer,
+            backend.attentionForward(out: out.pointer, probabilities: probabilities.pointer, qkv: scope.operands(of: x),
                                      attentionMask: m.pointer, dropout: dropout, B: s.B, T: s.T, C: s.C, NH: s.NH)
-            backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: g.pointer, qkv: x.pointer,
+            backend.attentionBackward(dQKV: dQKV.pointer, scratch: scratch.pointer, dOut: scope.operands(of: g),
+                                      qkv: scope.operands(of: x),
                                       probabilities: probabilities.pointer, dropout: dropout,
                                       B: s.B, T: s.T, C: s.C, NH: s.NH)
             return [("out", out.array), ("probabilities", probabilities.array), ("dQKV", dQKV.array)]

@@ -4,10 +4,9 @@
 // product of a step is one batched sgemm, its matrices given by arrays of pointers that one
 // small kernel per call writes into scratch for all of the call's products. Dropout of the
 // probabilities happens inside the softmax kernels, forward and backward. In tf32 and bf16
-// modes the products read rounded operands and run on the tensor cores: Q, K, V and dOut
-// rounded by a pass each (precision.cu), the dropped probabilities and dS written already
-// rounded by the kernels that compute them (precision.cuh); the softmax and its backward compute
-// in fp32.
+// modes the products read rounded operands and run on the tensor cores: the caller's Q, K, V
+// and dOut (dpc_round_operands), the dropped probabilities and dS written already rounded by the
+// kernels that compute them (precision.cuh); the softmax and its backward compute in fp32.
 
 #include "dropout.cuh"
 #include "precision.cuh"
@@ -191,7 +190,7 @@ __global__ void softmax_backward_kernel(float *d_probabilities, void *d_scores, 
 /// grow.
 void *weights_place(const float *probabilities, const dpc_dropout &dropout, int precision, int64_t count) {
     if (precision != DPC_PRECISION_FP32) {
-        return (void *)dpc::operand_place(precision, dpc::kOperandC, probabilities, count);
+        return (void *)dpc::operand_place(precision, dpc::kAttentionOperands, probabilities, count);
     }
     if (!dropout.active) return (void *)probabilities;
     return dpc::scratch(dpc::kDroppedProbabilities, (size_t)count * sizeof(float));
@@ -204,21 +203,20 @@ unsigned row_blocks(int rows) { return (unsigned)((rows + kRowsPerBlock - 1) / k
 // arrays of all of a call's batched products. The softmax kernels write their results straight
 // into the next products' operands, dropped and rounded, so no separate pass does either.
 
-extern "C" int dpc_attention_forward(float *out, float *probabilities, const float *qkv, const float *attention_mask,
-                                     dpc_dropout dropout, int B, int T, int C, int NH, int precision) {
+extern "C" int dpc_attention_forward(float *out, float *probabilities, const void *projection,
+                                     const float *attention_mask, dpc_dropout dropout, int B, int T, int C, int NH,
+                                     int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
     int HS = C / NH, pairs = B * NH, rows = pairs * T;
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
     void *weights = weights_place(probabilities, dropout, precision, (int64_t)rows * T);
-    const void *projection = dpc::operand_place(precision, dpc::kOperandA, qkv, (int64_t)B * example);
-    if (projection == nullptr || weights == nullptr) return 1;
+    if (weights == nullptr) return 1;
     Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
     Operand p{probabilities, 0, NH * square, square}, w{weights, 0, NH * square, square};
     Operand o{out, 0, (int64_t)T * C, HS}; // each head into its HS columns of (B, T, C)
     const void **pointers = fill_pointers(Products{{{q, k, p}, {w, v, o}}}, 2, precision, NH, pairs);
     if (pointers == nullptr) return 1;
-    if (dpc::round_operand(projection, precision, qkv, (int64_t)B * example) != 0) return 1;
     // S = scale Q K^T
     if (batched_product(precision, pointers, false, true, T, T, HS, scale, 3 * C, 3 * C, 0, T, pairs)) return 1;
     masked_softmax_kernel<<<row_blocks(rows), kRowsPerBlock * 32>>>(probabilities, weights, precision, attention_mask,
@@ -228,7 +226,7 @@ extern "C" int dpc_attention_forward(float *out, float *probabilities, const flo
     return batched_product(precision, pointers + 3 * pairs, false, false, T, HS, T, 1, T, 3 * C, 0, C, pairs);
 }
 
-extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float *d_out, const float *qkv,
+extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const void *upstream, const void *projection,
                                       const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH,
                                       int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
@@ -236,11 +234,9 @@ extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float 
     float scale = 1.0f / sqrtf((float)HS);
     int64_t example = (int64_t)T * 3 * C, square = (int64_t)T * T;
     void *weights = weights_place(probabilities, dropout, precision, (int64_t)rows * T);
-    const void *projection = dpc::operand_place(precision, dpc::kOperandA, qkv, (int64_t)B * example);
-    const void *upstream = dpc::operand_place(precision, dpc::kOperandB, d_out, (int64_t)B * T * C);
     // The stream runs in order, so dS may take the weights' place once dV has read them.
-    void *d_scores = (void *)dpc::operand_place(precision, dpc::kOperandC, scratch, (int64_t)rows * T);
-    if (projection == nullptr || upstream == nullptr || weights == nullptr || d_scores == nullptr) return 1;
+    void *d_scores = (void *)dpc::operand_place(precision, dpc::kAttentionOperands, scratch, (int64_t)rows * T);
+    if (weights == nullptr || d_scores == nullptr) return 1;
     Operand q{projection, 0, example, HS}, k{projection, C, example, HS}, v{projection, 2 * C, example, HS};
     Operand dq{d_qkv, 0, example, HS}, dk{d_qkv, C, example, HS}, dv{d_qkv, 2 * C, example, HS};
     Operand dy{upstream, 0, (int64_t)T * C, HS}, w{weights, 0, NH * square, square};
@@ -248,8 +244,6 @@ extern "C" int dpc_attention_backward(float *d_qkv, float *scratch, const float 
     const void **pointers =
         fill_pointers(Products{{{w, dy, dv}, {dy, v, dp}, {ds, k, dq}, {ds, q, dk}}}, 4, precision, NH, pairs);
     if (pointers == nullptr) return 1;
-    if (dpc::round_operand(projection, precision, qkv, (int64_t)B * example) != 0) return 1;
-    if (dpc::round_operand(upstream, precision, d_out, (int64_t)B * T * C) != 0) return 1;
     if (weights != probabilities) { // forward's dropped, rounded copy is not kept
         dim3 grid(dpc::blocks_for((int64_t)T * ((T + 3) / 4)), pairs);
         attention_weights_kernel<<<grid, dpc::kThreads>>>(weights, precision, probabilities, dropout, NH, T);

@@ -23,7 +23,7 @@ cublasHandle_t blas();
 
 /// Scratch memory owned by the library, one buffer per purpose, kept between calls and grown
 /// when a call needs more. Returns nullptr (with the error recorded) if it cannot grow.
-enum Scratch { kPointers, kDroppedProbabilities, kPartials, kOnes, kOperandA, kOperandB, kOperandC, kScratchCount };
+enum Scratch { kPointers, kDroppedProbabilities, kPartials, kOnes, kAttentionOperands, kScratchCount };
 void *scratch(Scratch which, size_t bytes);
 
 /// (count) floats of 1, for column sums as a matrix-vector product.
@@ -70,19 +70,14 @@ int check_precision(int precision);
 /// Bytes per element of a rounded operand: 2 in bf16, else 4 (tf32 operands stay fp32 words).
 int operand_bytes(int precision);
 
-/// `values` (count) as a product's operand in `precision` (precision.cu): itself in fp32, else
-/// a rounded copy in scratch `which`. Returns nonzero (with the error recorded) if the scratch
-/// cannot grow.
-int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count);
-
-/// rounded_operand in two halves, for callers that must know where an operand will be before
-/// it exists: where it will be (`values` itself in fp32, else scratch `which`, grown to fit; or
-/// nullptr, with the error recorded), then the rounding into that place (nothing in fp32).
+/// Where the operand of `values` (count) goes in `precision` (precision.cu): `values` itself in
+/// fp32, else scratch `which`, grown to fit (or nullptr, with the error recorded); then the
+/// rounding into that place (nothing in fp32).
 const void *operand_place(int precision, Scratch which, const float *values, int64_t count);
 int round_operand(const void *place, int precision, const float *values, int64_t count);
 
-/// gemm and gemm_batched on tensor cores (precision.cu), for operands from rounded_operand in
-/// tf32 or bf16, summing into fp32 C.
+/// gemm and gemm_batched on tensor cores (precision.cu), for operands rounded in tf32 or bf16,
+/// summing into fp32 C.
 cublasStatus_t tensor_core_gemm(int precision, bool transA, bool transB, int M, int N, int K, float alpha,
                                 const void *A, int lda, const void *B, int ldb, float beta, float *C, int ldc);
 cublasStatus_t tensor_core_gemm_batched(int precision, bool transA, bool transB, int M, int N, int K, float alpha,

@@ -12,7 +12,7 @@ __global__ void seed_bias_kernel(float *out, const float *bias, int64_t N, int O
     DPC_GRID_STRIDE(i, N * OC) out[i] = bias[i % OC];
 }
 
-/// dpc::gemm with alpha 1 on operands from dpc::rounded_operand.
+/// dpc::gemm with alpha 1 on operands rounded to `precision`.
 cublasStatus_t linear_gemm(int precision, bool transA, bool transB, int M, int N, int K, const void *A, int lda,
                            const void *B, int ldb, float beta, float *C, int ldc) {
     if (precision == DPC_PRECISION_FP32) {

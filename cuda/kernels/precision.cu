@@ -33,12 +33,6 @@ int round_operand(const void *place, int precision, const float *values, int64_t
     return 0;
 }
 
-int rounded_operand(const void **rounded, int precision, Scratch which, const float *values, int64_t count) {
-    *rounded = operand_place(precision, which, values, count);
-    if (*rounded == nullptr) return 1;
-    return round_operand(*rounded, precision, values, count);
-}
-
 namespace {
 /// Runs `product(operand type, compute type)` with pedantic math lifted for that call only, so
 /// that fp32 products elsewhere stay plain sgemm.

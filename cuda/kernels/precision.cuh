@@ -17,7 +17,7 @@ __device__ inline float tf32_rounded(float x) {
     return isnan(x) ? x : __uint_as_float((bits + half) & ~0x1FFFu);
 }
 
-/// Writes `value` as element i of an operand laid out as rounded_operand lays it out in
+/// Writes `value` as element i of an operand laid out as dpc_round_operands lays it out in
 /// `precision`: an fp32 word, a tf32-rounded fp32 word, or a bf16.
 __device__ inline void store_operand(void *operand, int precision, int64_t i, float value) {
     if (precision == DPC_PRECISION_BF16) {

@@ -99,9 +99,10 @@ typedef struct dpc_adamw {
     X(int, dpc_dropout_forward, (float *out, const float *input, dpc_dropout dropout, int B, int R)) \
     X(int, dpc_dropout_residual_forward, (float *out, const float *input, const float *bias, \
         const float *residual, dpc_dropout dropout, int B, int T, int C)) \
-    X(int, dpc_attention_forward, (float *out, float *probabilities, const float *qkv, \
+    /* qkv and d_out are operands, as for dpc_matmul_forward. */ \
+    X(int, dpc_attention_forward, (float *out, float *probabilities, const void *qkv, \
         const float *attention_mask, dpc_dropout dropout, int B, int T, int C, int NH, int precision)) \
-    X(int, dpc_attention_backward, (float *d_qkv, float *scratch, const float *d_out, const float *qkv, \
+    X(int, dpc_attention_backward, (float *d_qkv, float *scratch, const void *d_out, const void *qkv, \
         const float *probabilities, dpc_dropout dropout, int B, int T, int C, int NH, int precision)) \
     X(int, dpc_first_token_forward, (float *out, const float *input, int B, int T, int C)) \
     X(int, dpc_first_token_backward, (float *d_input, const float *d_out, int B, int T, int C)) \

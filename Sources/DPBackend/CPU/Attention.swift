@@ -1,9 +1,9 @@
 // BertSelfAttention's core (and RoBERTa's and ALBERT's): per head, softmax(Q K^T / sqrt(HS))
 // with padded keys excluded, dropout on the probabilities, then times V. Q, K and V are read
 // in place from the fused (B, T, 3C) projection through sgemm's leading dimensions, so no
-// head is ever copied out. In tf32 and bf16 modes the products read rounded operands
-// (Q, K, V, the dropped probabilities, dOut and dScores), as the linear layers do; the softmax
-// and its backward stay fp32.
+// head is ever copied out. In tf32 and bf16 modes the products read rounded operands: the
+// caller's Q, K, V and dOut, as the linear layers do, and the dropped probabilities and dScores
+// rounded here; the softmax and its backward stay fp32.
 
 import COpenBLAS
 import Dispatch
@@ -11,15 +11,14 @@ import Foundation
 
 extension CPUBackend {
     public func attentionForward(out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
-                                 qkv: UnsafePointer<Float>, attentionMask: UnsafePointer<Float>,
+                                 qkv: Operands, attentionMask: UnsafePointer<Float>,
                                  dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
         let mask = dropout.isActive ? DropoutMask(dropout) : nil
-        let projection = operand(qkv, count: B * T * 3 * C)
-        defer { release(projection) }
+        let projection = values(of: qkv)
         forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, weightScratch in // weightScratch: (T, T)
-            let q = projection.values + b * T * 3 * C + h * HS
+            let q = projection + b * T * 3 * C + h * HS
             let k = q + C, v = q + 2 * C
             let p = probabilities + (b * NH + h) * T * T // (T, T)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
@@ -33,20 +32,18 @@ extension CPUBackend {
     }
 
     public func attentionBackward(dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                  dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-                                  probabilities: UnsafePointer<Float>, dropout: DropoutSite,
-                                  B: Int, T: Int, C: Int, NH: Int) {
+                                  dOut: Operands, qkv: Operands, probabilities: UnsafePointer<Float>,
+                                  dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
         let HS = C / NH
         let scale = 1 / Float(HS).squareRoot()
         let mask = dropout.isActive ? DropoutMask(dropout) : nil
-        let projection = operand(qkv, count: B * T * 3 * C), upstream = operand(dOut, count: B * T * C)
-        defer { release(projection, upstream) }
+        let projection = values(of: qkv), upstream = values(of: dOut)
         forEachHead(B: B, NH: NH, scratchCount: T * T) { b, h, weightScratch in // weightScratch: (T, T)
-            let q = projection.values + b * T * 3 * C + h * HS
+            let q = projection + b * T * 3 * C + h * HS
             let k = q + C, v = q + 2 * C
             let dq = dQKV + b * T * 3 * C + h * HS
             let dk = dq + C, dv = dq + 2 * C
-            let dy = upstream.values + b * T * C + h * HS
+            let dy = upstream + b * T * C + h * HS
             let p = probabilities + (b * NH + h) * T * T // (T, T)
             let dp = scratch + (b * NH + h) * T * T      // (T, T)
             let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0

@@ -1,7 +1,7 @@
 // The operands of a product in tf32 and bf16 modes (Precision.swift): the linear layers and
 // attention both multiply rounded copies, so that the CUDA backend can hand the same numbers to
-// its tensor cores. The linear layers' copies are the caller's (Backend.Operands); attention's
-// are rounded into scratch here, since nothing else reads them.
+// its tensor cores. The copies are the caller's (Backend.Operands), except the probabilities and
+// dScores inside attention, which it rounds in place (roundOperand).
 
 extension CPUBackend {
     public var operandBytes: Int { MemoryLayout<Float>.stride }
@@ -28,23 +28,6 @@ extension CPUBackend {
         precondition(operands.precision == precision,
                      "a \(operands.precision) operand passed to a \(precision) product")
         return operands.base.assumingMemoryBound(to: Float.self)
-    }
-
-    /// An operand of a product: `values` itself in fp32, else a rounded copy that `release` frees.
-    struct ScratchOperand {
-        let values: UnsafePointer<Float>
-        let copy: UnsafeMutablePointer<Float>?
-    }
-
-    func operand(_ values: UnsafePointer<Float>, count: Int) -> ScratchOperand {
-        guard precision != .fp32 else { return ScratchOperand(values: values, copy: nil) }
-        let copy = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        _ = roundOperands(out: copy, values: values, count: count)
-        return ScratchOperand(values: UnsafePointer(copy), copy: copy)
-    }
-
-    func release(_ operands: ScratchOperand...) {
-        for operand in operands { operand.copy?.deallocate() }
     }
 
     /// `values` (count) rounded into `out`, which may be `values` itself; fp32 has nothing to

@@ -7,17 +7,16 @@ import CDPCUDA
 
 extension CUDABackend {
     public func attentionForward(out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
-                                 qkv: UnsafePointer<Float>, attentionMask: UnsafePointer<Float>,
+                                 qkv: Operands, attentionMask: UnsafePointer<Float>,
                                  dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
-        check(api.dpc_attention_forward(out, probabilities, qkv, attentionMask, dpc_dropout(dropout),
+        check(api.dpc_attention_forward(out, probabilities, pointer(qkv), attentionMask, dpc_dropout(dropout),
                                         Int32(B), Int32(T), Int32(C), Int32(NH), precisionCode), "attentionForward")
     }
 
     public func attentionBackward(dQKV: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                  dOut: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-                                  probabilities: UnsafePointer<Float>, dropout: DropoutSite,
-                                  B: Int, T: Int, C: Int, NH: Int) {
-        check(api.dpc_attention_backward(dQKV, scratch, dOut, qkv, probabilities, dpc_dropout(dropout),
+                                  dOut: Operands, qkv: Operands, probabilities: UnsafePointer<Float>,
+                                  dropout: DropoutSite, B: Int, T: Int, C: Int, NH: Int) {
+        check(api.dpc_attention_backward(dQKV, scratch, pointer(dOut), pointer(qkv), probabilities, dpc_dropout(dropout),
                                          Int32(B), Int32(T), Int32(C), Int32(NH), precisionCode), "attentionBackward")
     }
 }

@@ -23,7 +23,7 @@ extension CUDABackend {
     }
 
     /// `operands`' device pointer, which must be in this backend's precision.
-    private func pointer(_ operands: Operands) -> UnsafeRawPointer {
+    func pointer(_ operands: Operands) -> UnsafeRawPointer {
         precondition(operands.precision == precision,
                      "a \(operands.precision) operand passed to a \(precision) product")
         return operands.base
