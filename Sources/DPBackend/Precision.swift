@@ -8,7 +8,9 @@
 //   - outputs, bias gradients, the gradient buffer, master weights, AdamW state and every other
 //     op (LayerNorm, softmax and its backward, GELU, the losses) stay fp32.
 // Both backends then round identical inputs identically, so they differ only by the order of
-// the fp32 sums, as in fp32 mode. This is stricter than PyTorch's bf16 autocast, which also
+// the fp32 sums, as in fp32 mode. Where a value is rounded is the model's choice, not the
+// products' (Backend.Operands): once, by the op that writes it where it can, and kept for
+// every product that reads it. This is stricter than PyTorch's bf16 autocast, which also
 // keeps the products' outputs in bf16.
 
 public enum Precision: String, Sendable, CaseIterable {

@@ -155,9 +155,8 @@ public final class EncoderModel {
                                   typeTable: parameter(l.typeEmbeddings), B: B, T: T, C: l.E)
         let normed = l.embeddingProjection == nil ? a.states[0] : a.embeddingNormed
         backend.layerNormForward(out: normed, operands: nil, mean: a.embeddingMean, rstd: a.embeddingRstd,
-                                 input: a.embeddingSum,
-                                 weight: parameter(l.embeddingNormWeight), bias: parameter(l.embeddingNormBias),
-                                 N: N, C: l.E, epsilon: l.config.layerNormEps)
+                                 input: a.embeddingSum, weight: parameter(l.embeddingNormWeight),
+                                 bias: parameter(l.embeddingNormBias), N: N, C: l.E, epsilon: l.config.layerNormEps)
         backend.dropoutForward(out: normed, input: normed, dropout: dropoutSite(hiddenDropout, .embeddings),
                                B: B, R: T * l.E)
         if let projection = l.embeddingProjection {
@@ -185,8 +184,8 @@ public final class EncoderModel {
                                  attentionMask: activations.attentionMask,
                                  dropout: dropoutSite(attention, .attentionProbabilities, application: application),
                                  B: B, T: T, C: C, NH: l.NH)
-        // The biases of this and the two feed-forward products join the pass that follows each.
         round(o.context, count: N * C)
+        // The biases of this and the two feed-forward products join the pass that follows each.
         backend.matmulForward(out: a.residual1, input: operands(o.context), weight: weight(w.attentionOutputWeight),
                               bias: nil, N: N, C: C, OC: C)
         backend.dropoutResidualForward(out: a.residual1, input: a.residual1, bias: parameter(w.attentionOutputBias),

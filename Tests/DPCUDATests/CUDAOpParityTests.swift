@@ -146,20 +146,20 @@ final class CUDAOpParityTests: XCTestCase {
                                            weight: weight.pointer, bias: bias.pointer, N: N, C: C, epsilon: 1e-12)
             let dOut = scope.floats(randomFloats(N * C, seed: 4)), dInput = scope.floats(repeating: .nan, count: N * C)
             let dWeight = scope.floats(randomFloats(C, seed: 5)), dBias = scope.floats(randomFloats(C, seed: 6))
+            // With the dropped branch's dropout active and not; the second accumulates dWeight and
+            // dBias again.
+            func backward(into dInput: DeviceFloats, branch: DeviceFloats, probability: Float) {
+                scope.backend.layerNormBackward(dInput: dInput.pointer,
+                                                branch: DroppedBranch(dInput: branch.pointer,
+                                                                      dropout: dropout(scope, probability: probability)),
+                                                dWeight: dWeight.pointer, dBias: dBias.pointer,
+                                                dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
+                                                mean: mean.pointer, rstd: rstd.pointer, B: B, T: T, C: C)
+            }
             let dBranch = scope.floats(repeating: .nan, count: N * C)
-            scope.backend.layerNormBackward(dInput: dInput.pointer,
-                                            branch: DroppedBranch(dInput: dBranch.pointer,
-                                                                  dropout: dropout(scope, probability: 0.3)),
-                                            dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                            dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
-                                            mean: mean.pointer, rstd: rstd.pointer, B: B, T: T, C: C)
-            let dUndropped = scope.floats(repeating: .nan, count: N * C), dInputAgain = scope.floats(count: N * C)
-            scope.backend.layerNormBackward(dInput: dInputAgain.pointer,
-                                            branch: DroppedBranch(dInput: dUndropped.pointer,
-                                                                  dropout: dropout(scope, probability: 0)),
-                                            dWeight: dWeight.pointer, dBias: dBias.pointer,
-                                            dOut: dOut.pointer, input: input.pointer, weight: weight.pointer,
-                                            mean: mean.pointer, rstd: rstd.pointer, B: B, T: T, C: C)
+            backward(into: dInput, branch: dBranch, probability: 0.3)
+            let dUndropped = scope.floats(repeating: .nan, count: N * C)
+            backward(into: scope.floats(count: N * C), branch: dUndropped, probability: 0)
             return [("out", out), ("mean", mean), ("rstd", rstd), ("dInput", dInput), ("dWeight", dWeight), ("dBias", dBias),
                     ("dBranch through dropout", dBranch), ("dBranch without dropout", dUndropped)]
         }

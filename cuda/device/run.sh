@@ -11,7 +11,7 @@
 # parity with the CPU in fp32/tf32/bf16 and the golden tensors on CUDA (MiniLM's made there, on
 # random weights); the step against PyTorch in fp32/tf32/bf16; 1/2/4 ranks sharing the GPU and
 # bf16/tf32 against fp32 over 200 steps (check_trainer 1 and 8); memcheck of the op tests; where
-# one bf16 MiniLM step spends its GPU time (ncu). `run.sh correctness` or `run.sh speed` runs
+# a MiniLM step spends its GPU time (ncu, fp32 at seq 128 and bf16 at seq 256). `run.sh correctness` or `run.sh speed` runs
 # only the first or second half, for a rerun.
 #
 # Every stage has its own limit, cut short by the call's deadline (DEADLINE_S, default 560 s), and
@@ -114,10 +114,14 @@ bench() {
 }
 
 profile() {
-    # Every kernel of one warm-up and one timed MiniLM seq-256 step, summed by name.
-    within 60 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv /tmp/bundle/bin/dp-train bench \
-        --backend cuda --precision bf16 --model .device-bundle/minilm --seq-len 256 --steps 1 > /tmp/profile.csv 2> /tmp/profile.err
-    python3 - <<'PY' > "$out/profile.txt" 2>&1
+    # Every kernel of one warm-up and one timed MiniLM step, summed by name: fp32 at seq 128
+    # (against the bench's step time, how launch-bound it is) and bf16 at seq 256.
+    for config in "fp32 128" "bf16 256"; do
+        set -- $config
+        within 40 ncu --clock-control none --print-units base --metrics gpu__time_duration.sum --csv \
+            /tmp/bundle/bin/dp-train bench --backend cuda --precision "$1" --model .device-bundle/minilm --seq-len "$2" \
+            --steps 1 > /tmp/profile.csv 2> /tmp/profile.err
+        python3 - <<'PY' > "$out/profile-$1-$2.txt" 2>&1
 import csv, collections
 rows = [r for r in csv.DictReader(line for line in open("/tmp/profile.csv") if line.startswith('"'))
         if r.get("Metric Name") == "gpu__time_duration.sum"]
@@ -129,8 +133,9 @@ print(f"{len(rows)} kernels, {whole / 2e6:.2f} ms of kernel time per step (two s
 for name, ns in total.most_common(25):
     print(f"{ns / 2e6:8.3f} ms/step {100 * ns / whole:5.1f}% {count[name] // 2:5d}x  {name}")
 PY
-    tail -n 3 /tmp/profile.err >> "$out/profile.txt"
-    echo "== profile, bf16 ($SECONDS s) =="; head -n 14 "$out/profile.txt"
+        tail -n 3 /tmp/profile.err >> "$out/profile-$1-$2.txt"
+        echo "== profile, $1 seq $2 ($SECONDS s) =="; head -n 14 "$out/profile-$1-$2.txt"
+    done
 }
 
 # Each stage's logs are packed as soon as it ends, so a call cut short still returns them.
