@@ -121,7 +121,12 @@ public struct Operands {
         self.init(base: UnsafeRawPointer(values), precision: .fp32, elementBytes: MemoryLayout<Float>.stride)
     }
 
-    public init(base: UnsafeRawPointer, precision: Precision, elementBytes: Int) {
+    /// A rounded copy in `backend`'s operand format, in its precision.
+    public init(copy: UnsafeRawPointer, on backend: any Backend) {
+        self.init(base: copy, precision: backend.precision, elementBytes: backend.operandBytes)
+    }
+
+    private init(base: UnsafeRawPointer, precision: Precision, elementBytes: Int) {
         self.base = base
         self.precision = precision
         self.elementBytes = elementBytes
@@ -130,6 +135,12 @@ public struct Operands {
     /// The operands from element `count` on.
     public func advanced(by count: Int) -> Operands {
         Operands(base: base + count * elementBytes, precision: precision, elementBytes: elementBytes)
+    }
+
+    /// `base`, for a product in `precision`, which must be these operands' own.
+    public func base(for precision: Precision) -> UnsafeRawPointer {
+        precondition(self.precision == precision, "a \(self.precision) operand passed to a \(precision) product")
+        return base
     }
 }
 

@@ -103,7 +103,7 @@ public final class EncoderModel {
     /// `saved` as the products read it, once `round` has filled it.
     private func operands(_ saved: SavedOperand) -> Operands {
         guard let copy = saved.copy else { return Operands(fp32: saved.values) }
-        return Operands(base: copy, precision: backend.precision, elementBytes: backend.operandBytes)
+        return Operands(copy: copy, on: backend)
     }
 
     /// `dOut` of a linear layer, with backward's copy for its products.

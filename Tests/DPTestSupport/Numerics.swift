@@ -188,9 +188,8 @@ public final class DeviceScope {
     public func operands(of buffer: DeviceFloats) -> Operands {
         precondition(isOpen, "allocation in a device scope that has ended")
         guard backend.precision != .fp32 else { return Operands(fp32: buffer.pointer) }
-        let copy = backend.allocateOperands(count: max(buffer.count, 1))
-        operandBuffers.append(copy)
-        return backend.roundOperands(out: copy, values: buffer.pointer, count: buffer.count)
+        return backend.roundOperands(out: operandRoom(count: buffer.count).room, values: buffer.pointer,
+                                     count: buffer.count)
     }
 
     /// Room for `count` operand elements that an op fills (tf32 and bf16 only), freed with the
@@ -199,7 +198,7 @@ public final class DeviceScope {
         precondition(isOpen, "allocation in a device scope that has ended")
         let room = backend.allocateOperands(count: max(count, 1))
         operandBuffers.append(room)
-        return (room, Operands(base: room, precision: backend.precision, elementBytes: backend.operandBytes))
+        return (room, Operands(copy: room, on: backend))
     }
 
     /// `values` as a product reads them; see `operands(of:)`.

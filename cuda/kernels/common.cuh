@@ -70,11 +70,10 @@ int check_precision(int precision);
 /// Bytes per element of a rounded operand: 2 in bf16, else 4 (tf32 operands stay fp32 words).
 int operand_bytes(int precision);
 
-/// Where the operand of `values` (count) goes in `precision` (precision.cu): `values` itself in
-/// fp32, else scratch `which`, grown to fit (or nullptr, with the error recorded); then the
-/// rounding into that place (nothing in fp32).
+/// Where the operand of `values` (count) goes in `precision` (precision.cu), for a kernel that
+/// writes it there: `values` itself in fp32, else scratch `which`, grown to fit (or nullptr, with
+/// the error recorded).
 const void *operand_place(int precision, Scratch which, const float *values, int64_t count);
-int round_operand(const void *place, int precision, const float *values, int64_t count);
 
 /// gemm and gemm_batched on tensor cores (precision.cu), for operands rounded in tf32 or bf16,
 /// summing into fp32 C.

@@ -23,14 +23,13 @@ __global__ void gelu_forward_kernel(float *out, void *operands, int precision, f
                 slope[i] = 0.5f * (1 + t) + 0.5f * x * (1 - t * t) * d_inner;
             }
             out[i] = 0.5f * x * (1 + t);
-            if (operands != nullptr) dpc::store_operand(operands, precision, i, out[i]);
         } else {
             // Phi(x) through erfc, which keeps its relative accuracy in the negative tail.
             float cdf = 0.5f * erfcf(-x * kInverseSqrt2);
             if (slope != nullptr) slope[i] = cdf + x * expf(-0.5f * x * x) * kInverseSqrt2Pi;
             out[i] = x * cdf;
-            if (operands != nullptr) dpc::store_operand(operands, precision, i, out[i]);
         }
+        if (operands != nullptr) dpc::store_operand(operands, precision, i, out[i]);
     }
 }
 

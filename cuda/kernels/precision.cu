@@ -1,7 +1,7 @@
 // tf32 and bf16 modes (Sources/DPBackend/Precision.swift): a product's operands are rounded
-// into scratch exactly as the CPU backend rounds them, so that the tensor cores' own conversion
-// has nothing left to round and both backends multiply the same numbers; the products then
-// run on the tensor cores, summing in fp32. Shared by the linear layers and attention.
+// into the caller's copies exactly as the CPU backend rounds them, so that the tensor cores' own
+// conversion has nothing left to round and both backends multiply the same numbers; the products
+// then run on the tensor cores, summing in fp32. Shared by the linear layers and attention.
 
 #include "precision.cuh"
 
@@ -24,13 +24,6 @@ int operand_bytes(int precision) { return precision == DPC_PRECISION_BF16 ? (int
 const void *operand_place(int precision, Scratch which, const float *values, int64_t count) {
     if (precision == DPC_PRECISION_FP32) return values;
     return scratch(which, (size_t)count * operand_bytes(precision));
-}
-
-int round_operand(const void *place, int precision, const float *values, int64_t count) {
-    if (precision == DPC_PRECISION_FP32) return 0;
-    round_operand_kernel<<<blocks_for(count), kThreads>>>((void *)place, precision, values, count);
-    DPC_LAUNCHED(round_operand_kernel);
-    return 0;
 }
 
 namespace {
@@ -73,5 +66,7 @@ cublasStatus_t tensor_core_gemm_batched(int precision, bool transA, bool transB,
 extern "C" int dpc_round_operands(void *out, const float *values, int64_t count, int precision) {
     if (dpc::check_precision(precision) != 0) return 1;
     if (precision == DPC_PRECISION_FP32) return dpc::fail("fp32 products read their values in place");
-    return dpc::round_operand(out, precision, values, count);
+    round_operand_kernel<<<dpc::blocks_for(count), dpc::kThreads>>>(out, precision, values, count);
+    DPC_LAUNCHED(round_operand_kernel);
+    return 0;
 }

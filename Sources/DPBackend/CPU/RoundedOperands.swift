@@ -20,14 +20,12 @@ extension CPUBackend {
         parallelRanges(count, minimumPerChunk: 1 << 16) { range in
             roundOperand(copy + range.lowerBound, values + range.lowerBound, count: range.count)
         }
-        return Operands(base: out, precision: precision, elementBytes: operandBytes)
+        return Operands(copy: out, on: self)
     }
 
     /// The Floats behind `operands`, which must be in this backend's precision.
     func values(of operands: Operands) -> UnsafePointer<Float> {
-        precondition(operands.precision == precision,
-                     "a \(operands.precision) operand passed to a \(precision) product")
-        return operands.base.assumingMemoryBound(to: Float.self)
+        operands.base(for: precision).assumingMemoryBound(to: Float.self)
     }
 
     /// `values` (count) rounded into `out`, which may be `values` itself; fp32 has nothing to

@@ -19,15 +19,11 @@ extension CUDABackend {
 
     public func roundOperands(out: UnsafeMutableRawPointer, values: UnsafePointer<Float>, count: Int) -> Operands {
         check(api.dpc_round_operands(out, values, Int64(count), precisionCode), "roundOperands")
-        return Operands(base: out, precision: precision, elementBytes: operandBytes)
+        return Operands(copy: out, on: self)
     }
 
     /// `operands`' device pointer, which must be in this backend's precision.
-    func pointer(_ operands: Operands) -> UnsafeRawPointer {
-        precondition(operands.precision == precision,
-                     "a \(operands.precision) operand passed to a \(precision) product")
-        return operands.base
-    }
+    func pointer(_ operands: Operands) -> UnsafeRawPointer { operands.base(for: precision) }
 
     public func matmulForward(out: UnsafeMutablePointer<Float>, input: Operands, weight: Operands,
                               bias: UnsafePointer<Float>?, N: Int, C: Int, OC: Int) {
