@@ -23,7 +23,10 @@ let shims: [Target] = [
 
 let libraries: [Target] = [
     .target(name: "DPTensor"),
-    .target(name: "DPBackend", dependencies: ["DPTensor", "COpenBLAS", "CDPCUDA"]),
+    // Without -fno-math-errno, Float.squareRoot() goes through C's sqrtf, which may set errno,
+    // so a vector of square roots (AdamW's) compiles to eight scalar calls behind branches.
+    .target(name: "DPBackend", dependencies: ["DPTensor", "COpenBLAS", "CDPCUDA"],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]),
     .target(name: "DPModels", dependencies: ["DPTensor", "DPBackend"]),
     .target(name: "DPTrain", dependencies: ["DPTensor", "DPBackend", "DPModels", "DPDistributed", "DPData", "DPTokenizers"]),
     // Users' files: CSV/TSV/JSONL tables and YAML/JSON config files.

@@ -67,6 +67,41 @@ final class ActivationTests: XCTestCase {
         }
     }
 
+    /// The erf form computes Phi(x) from erfc(|x| / sqrt 2), so that even far into the negative
+    /// tail, where 1 + erf(x / sqrt 2) cancels to nothing in Float, GELU keeps its relative
+    /// accuracy. That accuracy is bounded by e^(-x^2 / 2) itself: its argument carries Float's
+    /// relative rounding, 6e-8 x^2 / 2 of absolute error, 5e-6 at x = -12.7. Below x = -12.73
+    /// (|x| / sqrt 2 > 9), where the true value is under 1e-35, GELU returns 0.
+    func testGELUErfKeepsItsRelativeAccuracyInTheNegativeTail() {
+        let input = (0...4_000).map { Float(-13.5 + Double($0) * 0.005) } // -13.5 ... 6.5
+        let backend = makeBackend()
+        withDeviceScope(backend) { scope in
+            let x = scope.floats(input), out = scope.floats(garbage(input.count)), slope = scope.floats(garbage(input.count))
+            backend.geluForward(out: out.pointer, operands: nil, slope: slope.pointer, input: x.pointer, bias: nil,
+                                N: 1, C: input.count, form: .erf)
+            let phi = { (x: Double) in 0.5 * erfc(-x / 2.0.squareRoot()) }
+            let density = { (x: Double) in exp(-x * x / 2) / (2 * Double.pi).squareRoot() }
+            let ranges: [(ClosedRange<Float>, Tolerance)] = [
+                (-5...6.5, Tolerance(relative: 2e-6, absolute: 1e-37)),
+                (-12.7 ... -5, Tolerance(relative: 2e-5, absolute: 1e-37)),
+            ]
+            for (range, tolerance) in ranges {
+                let inside = input.indices.filter { range.contains(input[$0]) }
+                let xs = inside.map { Double(input[$0]) }
+                XCTAssertNil(mismatch(inside.map { out.array[$0] }, xs.map { $0 * phi($0) }, tolerance),
+                             "gelu erf over \(range), relative to each value")
+                // The slope, Phi(x) + x phi(x), cancels near x = -0.75, where only an absolute bound holds.
+                XCTAssertNil(mismatch(inside.map { slope.array[$0] }, xs.map { phi($0) + $0 * density($0) },
+                                      Tolerance(relative: tolerance.relative, absolute: 1e-7)),
+                             "gelu erf slope over \(range)")
+            }
+            let tail = input.indices.filter { input[$0] < -12.73 }
+            XCTAssertFalse(tail.isEmpty)
+            XCTAssertTrue(tail.allSatisfy { out.array[$0] == 0 && abs(slope.array[$0]) < 1e-30 },
+                          "gelu erf below -12.73 is 0")
+        }
+    }
+
     func testTanhForwardAndBackward() {
         let backend = makeBackend()
         withDeviceScope(backend) { scope in

@@ -7,12 +7,14 @@ private let inverseSqrt2: Float = 0.707_106_77
 private let inverseSqrt2Pi: Float = 0.398_942_28
 private let sqrt2OverPi: Float = 0.797_884_56
 
-/// Phi(x) through erfc(|x| / sqrt 2), which keeps its relative accuracy in the negative tail.
+/// Phi(x) through erfc(|x| / sqrt 2), which keeps its relative accuracy in the negative tail,
+/// and the standard normal density phi(x) from the same exp.
 @inline(__always)
-private func normalCDF8(_ x: Float8) -> Float8 {
+private func normalCDFAndDensity8(_ x: Float8) -> (cdf: Float8, density: Float8) {
     let magnitude = x.replacing(with: -x, where: x .< 0)
-    let halfTail = 0.5 * erfcNonNegative8(magnitude * inverseSqrt2)  // Phi(-|x|)
-    return halfTail.replacing(with: 1 - halfTail, where: x .>= 0)
+    let (erfc, gaussian) = erfcAndGaussian8(magnitude * inverseSqrt2)
+    let halfTail = 0.5 * erfc  // Phi(-|x|)
+    return (halfTail.replacing(with: 1 - halfTail, where: x .>= 0), gaussian * inverseSqrt2Pi)
 }
 
 /// tanh(u) = 1 - 2 / (e^{2u} + 1), exact at both saturations.
@@ -34,60 +36,52 @@ private func geluTanhSlope8(_ x: Float8) -> Float8 {
 }
 
 extension CPUBackend {
-    /// Applies `body` to `count` floats eight at a time; the tail goes through a padded vector.
-    @inline(__always)
-    func map8(count: Int, _ body: (Int, Int) -> Void) {
-        parallelRanges(count) { range in
-            var i = range.lowerBound
-            while i + 8 <= range.upperBound {
-                body(i, 8)
-                i += 8
-            }
-            if i < range.upperBound { body(i, range.upperBound - i) }
-        }
-    }
-
     public func geluForward(out: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
                             slope: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,
                             bias: UnsafePointer<Float>?, N: Int, C: Int, form: GELUForm) {
         let count = N * C
         // The reference rounds the operands in a pass of their own, after the output.
         defer { if let operands { _ = roundOperands(out: operands, values: out, count: count) } }
-        var input = input
-        if let bias {
-            addRowBias(out, input, bias, N: N, C: C)
-            input = UnsafePointer(out)
-        }
+        let rowsPerChunk = max(1, 4096 / C)
         // One loop per case: deciding inside the loop kept the tanh form from vectorising
         // (5 ns an element instead of 2).
         switch (form, slope) {
         case (.erf, nil):
-            map8(count: count) { i, lanes in
-                let x = load(input, i, lanes)
-                store(x * normalCDF8(x), out, i, lanes)
+            parallelRanges(N, minimumPerChunk: rowsPerChunk) { rows in
+                forEachBiasedVector(rows: rows, C: C, input: input, bias: bias) { i, lanes, x in
+                    store(x * normalCDFAndDensity8(x).cdf, out, i, lanes)
+                }
             }
         case (.erf, let slope?):
-            map8(count: count) { i, lanes in
-                let x = load(input, i, lanes)
-                let cdf = normalCDF8(x)
-                store(cdf + x * exp8(-0.5 * x * x) * inverseSqrt2Pi, slope, i, lanes)
-                store(x * cdf, out, i, lanes)
+            parallelRanges(N, minimumPerChunk: rowsPerChunk) { rows in
+                forEachBiasedVector(rows: rows, C: C, input: input, bias: bias) { i, lanes, x in
+                    let (cdf, density) = normalCDFAndDensity8(x)
+                    store(cdf + x * density, slope, i, lanes)
+                    store(x * cdf, out, i, lanes)
+                }
             }
         case (.tanh, nil):
-            map8(count: count) { i, lanes in store(geluTanh8(load(input, i, lanes)), out, i, lanes) }
+            parallelRanges(N, minimumPerChunk: rowsPerChunk) { rows in
+                forEachBiasedVector(rows: rows, C: C, input: input, bias: bias) { i, lanes, x in
+                    store(geluTanh8(x), out, i, lanes)
+                }
+            }
         case (.tanh, let slope?):
-            map8(count: count) { i, lanes in
-                let x = load(input, i, lanes)
-                store(geluTanhSlope8(x), slope, i, lanes)
-                store(geluTanh8(x), out, i, lanes)
+            parallelRanges(N, minimumPerChunk: rowsPerChunk) { rows in
+                forEachBiasedVector(rows: rows, C: C, input: input, bias: bias) { i, lanes, x in
+                    store(geluTanhSlope8(x), slope, i, lanes)
+                    store(geluTanh8(x), out, i, lanes)
+                }
             }
         }
     }
 
     public func geluBackward(dInput: UnsafeMutablePointer<Float>, operands: UnsafeMutableRawPointer?,
                              dOut: UnsafePointer<Float>, slope: UnsafePointer<Float>, count: Int) {
-        map8(count: count) { i, lanes in
-            store(load(dOut, i, lanes) * load(slope, i, lanes), dInput, i, lanes)
+        parallelRanges(count) { range in
+            forEachVector(in: range) { i, lanes in
+                store(load(dOut, i, lanes) * load(slope, i, lanes), dInput, i, lanes)
+            }
         }
         if let operands { _ = roundOperands(out: operands, values: dInput, count: count) }
     }
@@ -110,6 +104,20 @@ extension CPUBackend {
             for row in rows {
                 for c in 0..<C { out[row * C + c] = input[row * C + c] + bias[c] }
             }
+        }
+    }
+}
+
+/// Calls `body(i, lanes, x)` over `rows` of an (N, C) input, x being the lanes at flat index i
+/// of input + bias (C) when there is a bias. Adding the bias here saves a pass over the input.
+@inline(__always)
+private func forEachBiasedVector(rows: Range<Int>, C: Int, input: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 _ body: (Int, Int, Float8) -> Void) {
+    for row in rows {
+        forEachVector(in: row * C..<(row + 1) * C) { i, lanes in
+            var x = load(input, i, lanes)
+            if let bias { x += load(bias, i - row * C, lanes) }
+            body(i, lanes, x)
         }
     }
 }

@@ -34,16 +34,42 @@ struct DropoutMask {
     func apply(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, range: Range<Int>,
                base: UInt64, exampleKey: UInt64) {
         var i = range.lowerBound
-        while i < range.upperBound {
-            let first = base &+ UInt64(i)
-            let bits = splitMix(exampleKey &+ (first >> 2) &* 0xD1B5_4A32_D192_ED03)
-            let end = min(range.upperBound, i + 4 - Int(first & 3))
-            while i < end {
-                let lane = (bits >> (((base &+ UInt64(i)) & 3) << 4)) & 0xFFFF
-                out[i] = lane >= threshold ? input[i] * scale : 0
-                i += 1
-            }
+        while i < range.upperBound && (base &+ UInt64(i)) & 3 != 0 {
+            applyOne(out, input, i, base: base, exampleKey: exampleKey)
+            i += 1
         }
+        // Eight elements from two hashes at a time, without a branch per element: a dropped
+        // element is a mispredicted branch one time in ten.
+        let keepBelow = SIMD8<Int32>(repeating: Int32(threshold) - 1)
+        while i + 8 <= range.upperBound {
+            let group = (base &+ UInt64(i)) >> 2
+            let first = groupBits(group, exampleKey), second = groupBits(group &+ 1, exampleKey)
+            let fields = SIMD8<Int32>(Int32(truncatingIfNeeded: first & 0xFFFF), Int32(truncatingIfNeeded: (first >> 16) & 0xFFFF),
+                                      Int32(truncatingIfNeeded: (first >> 32) & 0xFFFF), Int32(truncatingIfNeeded: first >> 48),
+                                      Int32(truncatingIfNeeded: second & 0xFFFF), Int32(truncatingIfNeeded: (second >> 16) & 0xFFFF),
+                                      Int32(truncatingIfNeeded: (second >> 32) & 0xFFFF), Int32(truncatingIfNeeded: second >> 48))
+            let kept = (keepBelow &- fields) &>> 31  // all ones where field >= threshold
+            let scaled = unsafeBitCast(input.load8(i) * scale, to: SIMD8<Int32>.self)
+            out.store8(unsafeBitCast(scaled & kept, to: Float8.self), at: i)
+            i += 8
+        }
+        while i < range.upperBound {
+            applyOne(out, input, i, base: base, exampleKey: exampleKey)
+            i += 1
+        }
+    }
+
+    @inline(__always)
+    private func groupBits(_ group: UInt64, _ exampleKey: UInt64) -> UInt64 {
+        splitMix(exampleKey &+ group &* 0xD1B5_4A32_D192_ED03)
+    }
+
+    @inline(__always)
+    private func applyOne(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ i: Int,
+                          base: UInt64, exampleKey: UInt64) {
+        let position = base &+ UInt64(i)
+        let field = (groupBits(position >> 2, exampleKey) >> ((position & 3) << 4)) & 0xFFFF
+        out[i] = field >= threshold ? input[i] * scale : 0
     }
 }
 

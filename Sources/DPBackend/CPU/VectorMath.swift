@@ -20,19 +20,44 @@ extension UnsafeMutablePointer where Pointee == Float {
 }
 
 /// A partial vector (lanes < 8) at the end of a loop is padded with zeros on load and only its
-/// real lanes are stored.
+/// real lanes are stored. The partial paths live out of line: inlined, the lane-by-lane store
+/// made the compiler split the whole computation feeding it into scalars, and GELU ran at half
+/// speed.
 @inline(__always)
 func load(_ pointer: UnsafePointer<Float>, _ index: Int, _ lanes: Int) -> Float8 {
     if lanes == 8 { return pointer.load8(index) }
-    var vector = Float8()
-    for lane in 0..<lanes { vector[lane] = pointer[index + lane] }
-    return vector
+    return loadPartial(pointer + index, lanes)
 }
 
 @inline(__always)
 func store(_ vector: Float8, _ pointer: UnsafeMutablePointer<Float>, _ index: Int, _ lanes: Int) {
     if lanes == 8 { return pointer.store8(vector, at: index) }
-    for lane in 0..<lanes { pointer[index + lane] = vector[lane] }
+    storePartial(vector, pointer + index, lanes)
+}
+
+@inline(never)
+private func loadPartial(_ pointer: UnsafePointer<Float>, _ lanes: Int) -> Float8 {
+    var vector = Float8()
+    for lane in 0..<lanes { vector[lane] = pointer[lane] }
+    return vector
+}
+
+@inline(never)
+private func storePartial(_ vector: Float8, _ pointer: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    for lane in 0..<lanes { pointer[lane] = vector[lane] }
+}
+
+/// Calls `body(i, lanes)` for each vector of `range`: eight lanes, and fewer at the tail.
+/// There is one call site, so that the compiler inlines even a long body, which it would not
+/// copy into a second call for the tail.
+@inline(__always)
+func forEachVector(in range: Range<Int>, _ body: (Int, Int) -> Void) {
+    var i = range.lowerBound
+    while i < range.upperBound {
+        let lanes = min(8, range.upperBound - i)
+        body(i, lanes)
+        i += lanes
+    }
 }
 
 /// e^x: Cephes' expf polynomial after reducing x by multiples of ln 2. Inputs below -87.3
@@ -58,20 +83,25 @@ func exp8(_ input: Float8) -> Float8 {
     return p * unsafeBitCast(exponent, to: Float8.self)
 }
 
-/// erfc(z) for z >= 0 with fractional error below 1.2e-7 (Numerical Recipes' Chebyshev fit),
-/// so that GELU's negative tail keeps its relative accuracy.
+/// erfc(z) and e^(-z^2) for z >= 0, erfc with relative error below 3e-7, so that GELU's
+/// negative tail keeps its relative accuracy: erfc(z) = t Q(t) e^(-z^2) with t = 1 / (1 + z/2)
+/// and Q a polynomial fit (scripts/fit_erfc.py). The one exp serves GELU's slope as well.
+/// Beyond z = 9 (erfc < 5e-37) both are 0, computed at z = 9: the true values would be
+/// subnormal, and each subnormal product costs the CPU a microcode assist of a hundred cycles.
 @inline(__always)
-func erfcNonNegative8(_ z: Float8) -> Float8 {
+func erfcAndGaussian8(_ unclamped: Float8) -> (erfc: Float8, gaussian: Float8) {
+    let beyond = unclamped .> 9
+    let z = unclamped.replacing(with: 9, where: beyond)
     let t = 1 / (1 + 0.5 * z)
-    var p = Float8(repeating: 0.170_872_77)
-    p = p * t - 0.822_152_23
-    p = p * t + 1.488_515_87
-    p = p * t - 1.135_203_98
-    p = p * t + 0.278_868_07
-    p = p * t - 0.186_288_06
-    p = p * t + 0.096_784_18
-    p = p * t + 0.374_091_96
-    p = p * t + 1.000_023_68
-    p = p * t - 1.265_512_23
-    return t * exp8(p - z * z)
+    var q = Float8(repeating: -5.762_026_459e-2)
+    q = q * t + 2.777_688_205e-1
+    q = q * t - 4.736_787_975e-1
+    q = q * t + 2.632_811_964e-1
+    q = q * t - 1.692_404_971e-2
+    q = q * t + 1.987_887_770e-1
+    q = q * t + 2.440_376_729e-1
+    q = q * t + 2.822_535_932e-1
+    q = q * t + 2.820_930_183e-1
+    let gaussian = exp8(-z * z).replacing(with: 0, where: beyond)
+    return (t * q * gaussian, gaussian)
 }
