@@ -12,17 +12,17 @@ extension CPUBackend {
         parallelRanges(N, minimumPerChunk: 16) { rows in
             for row in rows {
                 let x = input + row * C
-                var sum: Float = 0
-                for c in 0..<C { sum += x[c] }
-                let mu = sum / Float(C)
-                var squares: Float = 0
-                for c in 0..<C {
-                    let centered = x[c] - mu
-                    squares += centered * centered
+                let mu = sumOfVectors(in: 0..<C) { c, lanes in load(x, c, lanes) } / Float(C)
+                let squares = sumOfVectors(in: 0..<C) { c, lanes in
+                    let centered = load(x, c, lanes) - mu
+                    return centered * centered
                 }
                 let inverseStd = 1 / (squares / Float(C) + epsilon).squareRoot()
                 let y = out + row * C
-                for c in 0..<C { y[c] = (x[c] - mu) * inverseStd * weight[c] + bias[c] }
+                forEachVector(in: 0..<C) { c, lanes in
+                    let normalised = (load(x, c, lanes) - mu) * inverseStd
+                    store(normalised * load(weight, c, lanes) + load(bias, c, lanes), y, c, lanes)
+                }
                 mean[row] = mu
                 rstd[row] = inverseStd
             }
@@ -53,20 +53,22 @@ extension CPUBackend {
                 let dx = dInput + row * C
                 let mu = mean[row], inverseStd = rstd[row]
                 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * weight.
-                var meanG: Float = 0, meanGXhat: Float = 0
-                for c in 0..<C {
-                    let xhat = (x[c] - mu) * inverseStd
-                    let g = dy[c] * weight[c]
-                    meanG += g
-                    meanGXhat += g * xhat
-                    dBiasPart[c] += dy[c]
-                    dWeightPart[c] += dy[c] * xhat
+                // Padded lanes of dy load as 0, so g and g * xhat add nothing there.
+                var sumsG = Float8(), sumsGXhat = Float8()
+                forEachVector(in: 0..<C) { c, lanes in
+                    let xhat = (load(x, c, lanes) - mu) * inverseStd
+                    let dyc = load(dy, c, lanes)
+                    let g = dyc * load(weight, c, lanes)
+                    sumsG += g
+                    sumsGXhat += g * xhat
+                    store(load(dBiasPart, c, lanes) + dyc, dBiasPart, c, lanes)
+                    store(load(dWeightPart, c, lanes) + dyc * xhat, dWeightPart, c, lanes)
                 }
-                meanG /= Float(C)
-                meanGXhat /= Float(C)
-                for c in 0..<C {
-                    let xhat = (x[c] - mu) * inverseStd
-                    dx[c] = inverseStd * (dy[c] * weight[c] - meanG - xhat * meanGXhat)
+                let meanG = sumsG.sum() / Float(C), meanGXhat = sumsGXhat.sum() / Float(C)
+                forEachVector(in: 0..<C) { c, lanes in
+                    let xhat = (load(x, c, lanes) - mu) * inverseStd
+                    let g = load(dy, c, lanes) * load(weight, c, lanes)
+                    store(inverseStd * (g - meanG - xhat * meanGXhat), dx, c, lanes)
                 }
                 guard let branch else { continue }
                 let dDropped = branch.dInput + row * C

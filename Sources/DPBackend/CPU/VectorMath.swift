@@ -60,6 +60,28 @@ func forEachVector(in range: Range<Int>, _ body: (Int, Int) -> Void) {
     }
 }
 
+/// The sum of `term(i, lanes)` over the vectors of `range`, with the padded lanes of the tail
+/// vector left out (a term need not be zero where its inputs were padded). Eight running sums
+/// rather than one, which also lets the loop run at vector speed: a single Float sum is a chain
+/// the compiler may not reorder.
+@inline(__always)
+func sumOfVectors(in range: Range<Int>, _ term: (Int, Int) -> Float8) -> Float {
+    var sums = Float8()
+    forEachVector(in: range) { i, lanes in
+        let value = term(i, lanes)
+        sums += lanes == 8 ? value : value * firstLanes(lanes)
+    }
+    return sums.sum()
+}
+
+/// 1 in the first `lanes` lanes, 0 in the rest.
+@inline(never)
+private func firstLanes(_ lanes: Int) -> Float8 {
+    var ones = Float8()
+    for lane in 0..<lanes { ones[lane] = 1 }
+    return ones
+}
+
 /// e^x: Cephes' expf polynomial after reducing x by multiples of ln 2. Inputs below -87.3
 /// return about 1e-38 instead of 0 (callers that need exact zeros multiply by a mask).
 /// Rounding and the 2^n scale use the 1.5 * 2^23 trick on the bit pattern, because the
