@@ -100,7 +100,7 @@ extension CPUBackend {
     /// out (N, C) = input + bias (C) on every row; out may be input.
     func addRowBias(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
                     N: Int, C: Int) {
-        parallelRanges(N) { rows in
+        parallelRanges(N, minimumPerChunk: max(1, 4096 / C)) { rows in
             for row in rows {
                 for c in 0..<C { out[row * C + c] = input[row * C + c] + bias[c] }
             }
