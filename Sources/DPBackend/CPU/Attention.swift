@@ -47,15 +47,14 @@ extension CPUBackend {
             let p = probabilities + (b * NH + h) * T * T // (T, T)
             let dp = scratch + (b * NH + h) * T * T      // (T, T)
             let exampleKey = mask?.exampleKey(dropout.exampleIndices[b]) ?? 0
-            let weights = attentionWeights(weightScratch, probabilities: p, mask, exampleKey: exampleKey, head: h, T: T)
-            // dV = P_dropped^T dY; dP_dropped = dY V^T
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
-                        1, weights, blasint(T), dy, blasint(C), 0, dv, blasint(3 * C))
+            // dP_dropped = dY V^T comes first, so that one pass over the mask drops both P, for
+            // dV = P_dropped^T dY, and dP.
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(T), blasint(T), blasint(HS),
                         1, dy, blasint(C), v, blasint(3 * C), 0, dp, blasint(T))
-            if let mask {
-                applyAttentionDropout(dp, dp, mask, exampleKey: exampleKey, head: h, T: T)
-            }
+            let weights = attentionWeights(weightScratch, probabilities: p, mask, exampleKey: exampleKey, head: h, T: T,
+                                           alsoDropping: dp)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(T), blasint(HS), blasint(T),
+                        1, weights, blasint(T), dy, blasint(C), 0, dv, blasint(3 * C))
             softmaxBackwardInPlace(dp, probabilities: p, T: T)
             roundOperand(dp, dp, count: T * T)
             // dQ = scale dS K; dK = scale dS^T Q
@@ -67,12 +66,14 @@ extension CPUBackend {
     }
 
     /// What weights the values of one head: the probabilities `p` (T, T) themselves in fp32
-    /// without dropout, else their dropped and rounded copy in `scratch` (T, T).
+    /// without dropout, else their dropped and rounded copy in `scratch` (T, T). `alsoDropping`
+    /// (T, T), when given, is dropped in place by the same mask.
     private func attentionWeights(_ scratch: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
-                                  _ mask: DropoutMask?, exampleKey: UInt64, head: Int, T: Int) -> UnsafePointer<Float> {
+                                  _ mask: DropoutMask?, exampleKey: UInt64, head: Int, T: Int,
+                                  alsoDropping other: UnsafeMutablePointer<Float>? = nil) -> UnsafePointer<Float> {
         guard mask != nil || precision != .fp32 else { return p }
         if let mask {
-            applyAttentionDropout(scratch, p, mask, exampleKey: exampleKey, head: head, T: T)
+            applyAttentionDropout(scratch, p, mask, exampleKey: exampleKey, head: head, T: T, alsoDropping: other)
             roundOperand(scratch, scratch, count: T * T)
         } else {
             roundOperand(scratch, p, count: T * T)
@@ -153,10 +154,12 @@ extension CPUBackend {
     /// The attention-probability mask is keyed by (head, query, key) rather than by flat offset,
     /// so it stays the same whatever length the batch was padded to.
     private func applyAttentionDropout(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
-                                       _ mask: DropoutMask, exampleKey: UInt64, head: Int, T: Int) {
+                                       _ mask: DropoutMask, exampleKey: UInt64, head: Int, T: Int,
+                                       alsoDropping other: UnsafeMutablePointer<Float>?) {
         for query in 0..<T {
             let base = (UInt64(head) << 42) | (UInt64(query) << 21)
-            mask.apply(out + query * T, input + query * T, range: 0..<T, base: base, exampleKey: exampleKey)
+            mask.apply(out + query * T, input + query * T, range: 0..<T, base: base, exampleKey: exampleKey,
+                       alsoDropping: other.map { $0 + query * T })
         }
     }
 }

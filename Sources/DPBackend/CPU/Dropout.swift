@@ -30,12 +30,13 @@ struct DropoutMask {
 
     /// out[i] = input[i] * (0 or 1/(1-p)) for i in `range`, element i sitting at position
     /// `base + i` of its example. One hash serves the four positions that share `position >> 2`.
+    /// `alsoDropping`, when given, is dropped in place by the same mask in the same pass.
     @inline(__always)
     func apply(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, range: Range<Int>,
-               base: UInt64, exampleKey: UInt64) {
+               base: UInt64, exampleKey: UInt64, alsoDropping other: UnsafeMutablePointer<Float>? = nil) {
         var i = range.lowerBound
         while i < range.upperBound && (base &+ UInt64(i)) & 3 != 0 {
-            applyOne(out, input, i, base: base, exampleKey: exampleKey)
+            applyOne(out, input, i, base: base, exampleKey: exampleKey, alsoDropping: other)
             i += 1
         }
         // Eight elements from two hashes at a time, without a branch per element: a dropped
@@ -43,20 +44,26 @@ struct DropoutMask {
         let keepBelow = SIMD8<Int32>(repeating: Int32(threshold) - 1)
         while i + 8 <= range.upperBound {
             let group = (base &+ UInt64(i)) >> 2
-            let first = groupBits(group, exampleKey), second = groupBits(group &+ 1, exampleKey)
-            let fields = SIMD8<Int32>(Int32(truncatingIfNeeded: first & 0xFFFF), Int32(truncatingIfNeeded: (first >> 16) & 0xFFFF),
-                                      Int32(truncatingIfNeeded: (first >> 32) & 0xFFFF), Int32(truncatingIfNeeded: first >> 48),
-                                      Int32(truncatingIfNeeded: second & 0xFFFF), Int32(truncatingIfNeeded: (second >> 16) & 0xFFFF),
-                                      Int32(truncatingIfNeeded: (second >> 32) & 0xFFFF), Int32(truncatingIfNeeded: second >> 48))
+            let low = groupBits(group, exampleKey), high = groupBits(group &+ 1, exampleKey)
+            let fields = SIMD8<Int32>(Int32(truncatingIfNeeded: low & 0xFFFF), Int32(truncatingIfNeeded: (low >> 16) & 0xFFFF),
+                                      Int32(truncatingIfNeeded: (low >> 32) & 0xFFFF), Int32(truncatingIfNeeded: low >> 48),
+                                      Int32(truncatingIfNeeded: high & 0xFFFF), Int32(truncatingIfNeeded: (high >> 16) & 0xFFFF),
+                                      Int32(truncatingIfNeeded: (high >> 32) & 0xFFFF), Int32(truncatingIfNeeded: high >> 48))
             let kept = (keepBelow &- fields) &>> 31  // all ones where field >= threshold
-            let scaled = unsafeBitCast(input.load8(i) * scale, to: SIMD8<Int32>.self)
-            out.store8(unsafeBitCast(scaled & kept, to: Float8.self), at: i)
+            out.store8(dropped(input.load8(i), kept), at: i)
+            if let other { other.store8(dropped(other.load8(i), kept), at: i) }
             i += 8
         }
         while i < range.upperBound {
-            applyOne(out, input, i, base: base, exampleKey: exampleKey)
+            applyOne(out, input, i, base: base, exampleKey: exampleKey, alsoDropping: other)
             i += 1
         }
+    }
+
+    /// x / (1 - p) in the lanes of `kept` that are all ones, exactly 0 in the others.
+    @inline(__always)
+    private func dropped(_ x: Float8, _ kept: SIMD8<Int32>) -> Float8 {
+        unsafeBitCast(unsafeBitCast(x * scale, to: SIMD8<Int32>.self) & kept, to: Float8.self)
     }
 
     @inline(__always)
@@ -66,10 +73,11 @@ struct DropoutMask {
 
     @inline(__always)
     private func applyOne(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ i: Int,
-                          base: UInt64, exampleKey: UInt64) {
+                          base: UInt64, exampleKey: UInt64, alsoDropping other: UnsafeMutablePointer<Float>?) {
         let position = base &+ UInt64(i)
         let field = (groupBits(position >> 2, exampleKey) >> ((position & 3) << 4)) & 0xFFFF
         out[i] = field >= threshold ? input[i] * scale : 0
+        if let other { other[i] = field >= threshold ? other[i] * scale : 0 }
     }
 }
 
