@@ -1,11 +1,11 @@
 // The data-parallel training loop, the same on every rank:
 //   1. every rank takes the step's global batch (a function of seed and step) and computes its
-//      contiguous shard, micro-batch by micro-batch, accumulating the gradient of the SUM of
-//      its examples' losses;
+//      contiguous shard, micro-batch by micro-batch, accumulating the gradient of the sum of
+//      its examples' losses scaled by 1/(examples in the global batch);
 //   2. allreduces sum the gradients (bucket by bucket during the last micro-batch's backward,
-//      unless --overlap-allreduce false), then one more the loss sum and the stop flag;
-//   3. the sum is scaled by 1/(examples in the global batch), clipped by its global norm, and
-//      AdamW steps with the scheduled rate.
+//      unless --overlap-allreduce false), which makes them the global batch's average, then
+//      one more the loss sum and the stop flag;
+//   3. the average is clipped by its global norm, and AdamW steps with the scheduled rate.
 // Every rank then holds the same gradient, so every decision (skip a non-finite step, stop on a
 // signal) is taken identically everywhere without further talk. Rank 0 alone logs, evaluates
 // (on predictions gathered from every rank's shard) and writes checkpoints.
@@ -268,7 +268,8 @@ public final class DataParallelTrainer {
             let encoderBatch = train.batch(indices, exampleIndices: micro.map { Int32($0) }, modelType: modelType,
                                            padTokenId: pad)
             model.forward(encoderBatch, dropout: dropout)
-            lossSum += model.loss(train.targets(indices), gradScale: 1).reduce(0.0) { $0 + Double($1) }
+            // Scaled by 1 / global batch here, so that averaging takes no pass of its own.
+            lossSum += model.loss(train.targets(indices), gradScale: 1 / Float(batch.count)).reduce(0.0) { $0 + Double($1) }
             // Only the last micro-batch completes a bucket; the earlier ones still add to all of them.
             if let onSpanComplete = exchange.onSpanComplete, index == micros.count - 1 {
                 model.backward(completed: onSpanComplete)
@@ -283,7 +284,6 @@ public final class DataParallelTrainer {
         try communicator.allreduceSum(&shared, count: shared.count)
         let exposedSeconds = Date().timeIntervalSince(backwardEnded)
         let computeSeconds = backwardEnded.timeIntervalSince(computeStarted)
-        backend.scale(model.gradients, by: 1 / Float(batch.count), count: model.parameterCount)
         let loss = Float(shared[0] / Double(batch.count))
         let layerGradientNorms = layerNorms ? self.layerGradientNorms() : nil
         let norm = clipGradientNorm(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
