@@ -11,8 +11,8 @@
 # parity with the CPU in fp32/tf32/bf16 and the golden tensors on CUDA (MiniLM's made there, on
 # random weights); the step against PyTorch in fp32/tf32/bf16; 1/2/4 ranks sharing the GPU and
 # bf16/tf32 against fp32 over 200 steps (check_trainer 1 and 8); memcheck of the op tests; where
-# a MiniLM step spends its GPU time (ncu, fp32 at seq 128 and bf16 at seq 256). `run.sh correctness` or `run.sh speed` runs
-# only the first or second half, for a rerun.
+# a MiniLM step spends its GPU time (ncu, fp32 at seq 128 and bf16 at seq 256). `run.sh
+# correctness` or `run.sh speed` runs only the first or second half, for a rerun.
 #
 # Every stage has its own limit, cut short by the call's deadline (DEADLINE_S, default 560 s), and
 # prints its summary as soon as it ends, so a call that runs out still reports what it did. The

@@ -96,18 +96,6 @@ extension CPUBackend {
     }
 }
 
-extension CPUBackend {
-    /// out (N, C) = input + bias (C) on every row; out may be input.
-    func addRowBias(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
-                    N: Int, C: Int) {
-        parallelRanges(N, minimumPerChunk: max(1, 4096 / C)) { rows in
-            for row in rows {
-                for c in 0..<C { out[row * C + c] = input[row * C + c] + bias[c] }
-            }
-        }
-    }
-}
-
 /// Calls `body(i, lanes, x)` over `rows` of an (N, C) input, x being the lanes at flat index i
 /// of input + bias (C) when there is a bias. Adding the bias here saves a pass over the input.
 @inline(__always)

@@ -76,8 +76,9 @@ struct DropoutMask {
                           base: UInt64, exampleKey: UInt64, alsoDropping other: UnsafeMutablePointer<Float>?) {
         let position = base &+ UInt64(i)
         let field = (groupBits(position >> 2, exampleKey) >> ((position & 3) << 4)) & 0xFFFF
-        out[i] = field >= threshold ? input[i] * scale : 0
-        if let other { other[i] = field >= threshold ? other[i] * scale : 0 }
+        let kept = field >= threshold
+        out[i] = kept ? input[i] * scale : 0
+        if let other { other[i] = kept ? other[i] * scale : 0 }
     }
 }
 
@@ -103,6 +104,16 @@ extension CPUBackend {
         applyDropout(out, input, dropout, B: B, R: T * C)
         parallelRanges(B * T * C, minimumPerChunk: 1 << 16) { range in
             for i in range { out[i] += residual[i] }
+        }
+    }
+
+    /// out (N, C) = input + bias (C) on every row; out may be input.
+    private func addRowBias(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                            N: Int, C: Int) {
+        parallelRanges(N, minimumPerChunk: max(1, 4096 / C)) { rows in
+            for row in rows {
+                for c in 0..<C { out[row * C + c] = input[row * C + c] + bias[c] }
+            }
         }
     }
 
