@@ -172,6 +172,10 @@ bad_input() {
     check_bad "train: unseen validation label" "unseen.tsv:2: column 'label': label 'meh' never occurs" \
         train_bad --train "$work/labels.tsv" --validation "$work/unseen.tsv"
     check_bad "bad option: --batch-size 0" "--batch-size" train_bad --train "$work/labels.tsv" --batch-size 0
+    check_bad "train: --reinit-layers past the top" "--reinit-layers 7 does not fit .*config.json (bert, 6 layers)" \
+        train_bad --train "$work/labels.tsv" --reinit-layers 7
+    check_bad "train: --layer-lr-decay on ALBERT" "albert-classification/config.json (albert, .*share one set of weights" \
+        "$bin" train --model Tests/DPModelsTests/Golden/albert-classification --train "$work/labels.tsv" --layer-lr-decay 0.9
     rm -rf "$work"
     return "$status"
 }

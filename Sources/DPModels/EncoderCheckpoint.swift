@@ -57,7 +57,7 @@ extension EncoderModel {
             if let stored = byName.removeValue(forKey: spec.name) {
                 host = try folder.floats(stored, shape: spec.shape)
             } else if layout.isHeadTensor(spec.name) {
-                host = spec.initialValues(using: &generator)
+                host = spec.initialValues(standardDeviation: layout.config.initializerRange, using: &generator)
                 report.initialised.append(spec.name)
             } else {
                 throw CheckpointError.missingTensor(file: folder.weightsURL.path, tensor: layout.prefix + spec.name)

@@ -1,6 +1,7 @@
-// Fresh weights as transformers' _init_weights gives them: N(0, 0.02) for linear and embedding
-// weights, 1 and 0 for LayerNorm, 0 for biases. Used for a task head a checkpoint lacks and for
-// the random-init benchmark sizes.
+// Fresh weights as transformers' _init_weights gives them: N(0, initializer_range) for linear and
+// embedding weights, 1 and 0 for LayerNorm, 0 for biases. Used for a task head a checkpoint
+// lacks, for the top layers that --reinit-layers re-initialises, and for the random-init
+// benchmark sizes.
 
 import DPBackend
 import DPTensor
@@ -12,10 +13,10 @@ extension ParameterSpec {
     }
 
     /// This tensor's initial values, drawn from `generator`.
-    func initialValues(using generator: inout SeededGenerator) -> [Float] {
+    func initialValues(standardDeviation: Float, using generator: inout SeededGenerator) -> [Float] {
         if isLayerNormWeight { return Array(repeating: 1, count: count) }
         if shape.count == 1 { return Array(repeating: 0, count: count) }
-        return (0..<count).map { _ in 0.02 * generator.nextGaussian() }
+        return (0..<count).map { _ in standardDeviation * generator.nextGaussian() }
     }
 }
 
@@ -25,10 +26,33 @@ extension EncoderModel {
         let model = EncoderModel(layout: layout, backend: backend)
         var generator = SeededGenerator(seed: seed)
         for spec in layout.table.specs {
-            model.setParameter(spec, spec.initialValues(using: &generator))
+            model.setParameter(spec, spec.initialValues(standardDeviation: layout.config.initializerRange, using: &generator))
         }
         return model
     }
+
+    /// Zhang et al. 2020's re-initialisation (arXiv 2006.05987): the top `layers` encoder layers
+    /// and the BertPooler, whose pretrained weights serve pretraining's objectives, start fresh.
+    /// The draws come from their own stream of `seed`, apart from the fresh head's. BERT and
+    /// RoBERTa only: ALBERT's layers share one set of weights. Returns the tensors' names.
+    public func reinitialiseTopLayers(_ layers: Int, seed: UInt64) -> [String] {
+        precondition(layout.config.modelType != .albert && (0...layout.config.numHiddenLayers).contains(layers),
+                     "re-initialising \(layers) of \(layout.config.numHiddenLayers) unshared layers")
+        guard layers > 0 else { return [] }
+        let firstFresh = layout.config.numHiddenLayers - layers
+        let reinitialised = table.specs.filter { spec in
+            if let layer = spec.layer { return layer >= firstFresh }
+            return layout.head.pooling == .pooler && spec.name.hasPrefix("pooler.")
+        }
+        var generator = SeededGenerator(seed: seed ^ Self.reinitialisationStream)
+        for spec in reinitialised {
+            setParameter(spec, spec.initialValues(standardDeviation: layout.config.initializerRange, using: &generator))
+        }
+        return reinitialised.map(\.name)
+    }
+
+    /// Sets the re-initialisation's draws apart from the head's, which use `seed` itself.
+    private static let reinitialisationStream: UInt64 = 0x5245_494E_4954 // "REINIT"
 
     func setParameter(_ spec: ParameterSpec, _ values: [Float]) {
         precondition(values.count == spec.count, "\(spec.name): \(values.count) values for \(spec.count) elements")

@@ -1,13 +1,15 @@
 // AdamW over the flat parameter buffer. Its two moments are flat buffers laid out like the
 // parameters, and the weight-decay decision comes from the parameter table (never biases or
 // LayerNorm) as one bit per parameter in backend memory, so one backend call covers the whole
-// buffer.
+// buffer, or one call per learning-rate group with layer-wise decay (torch's param_groups: each
+// group's rate also drives its decoupled decay).
 //
 // Bias correction on is torch.optim.AdamW: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // Bias correction off is BERTAdam, as in the original BERT code: p -= lr * m / (sqrt(v) + eps).
 // Both apply decoupled weight decay first: p -= lr * wd * p.
 
 import DPBackend
+import DPModels
 import DPTensor
 import Foundation
 
@@ -28,6 +30,17 @@ public struct AdamWSettings: Sendable, Equatable {
     }
 }
 
+/// A span of the flat buffer that steps at `scale` times the scheduled learning rate.
+public struct LearningRateGroup: Sendable, Equatable {
+    public var range: Range<Int>
+    public var scale: Float
+
+    public init(range: Range<Int>, scale: Float) {
+        self.range = range
+        self.scale = scale
+    }
+}
+
 public final class AdamWOptimizer {
     public let settings: AdamWSettings
     public let backend: Backend
@@ -36,35 +49,68 @@ public final class AdamWOptimizer {
     public let v: UnsafeMutablePointer<Float>  // (P)
     /// Updates taken so far; the next update is number `step + 1` in Adam's bias correction.
     public internal(set) var step = 0
-    /// Which parameters decay, in backend memory: bit i % 32 of word i / 32 is parameter i's.
-    let decays: UnsafeMutablePointer<Int32>  // ((P + 31) / 32)
+    public let groups: [LearningRateGroup]
+    /// Which parameters of each group decay, in backend memory: bit i % 32 of word i / 32 is the
+    /// group's parameter i's, counted from the group's start.
+    let decays: [UnsafeMutablePointer<Int32>]  // ((group count + 31) / 32) each
 
-    public init(table: ParameterTable, settings: AdamWSettings, backend: Backend) {
+    /// `groups` must tile the buffer in order; nil is one group at the scheduled rate.
+    public init(table: ParameterTable, settings: AdamWSettings, backend: Backend, groups: [LearningRateGroup]? = nil) {
         self.settings = settings
         self.backend = backend
         count = table.totalCount
+        let groups = groups ?? [LearningRateGroup(range: 0..<table.totalCount, scale: 1)]
+        precondition(zip(groups, groups.dropFirst()).allSatisfy { $0.range.upperBound == $1.range.lowerBound }
+                     && groups.first?.range.lowerBound == 0 && groups.last?.range.upperBound == count,
+                     "learning-rate groups must tile the parameter buffer in order")
+        self.groups = groups
         m = backend.allocate(count: count)
         v = backend.allocate(count: count)
-        let words = weightDecayMask(count: count, decaying: table.specs.filter(\.decays).map(\.range))
-        decays = backend.allocateIndices(count: words.count)
-        words.withUnsafeBufferPointer { backend.uploadIndices(decays, from: $0.baseAddress!, count: $0.count) }
+        let decaying = table.specs.filter(\.decays).map(\.range)
+        decays = groups.map { group in
+            let relative = decaying.map { $0.clamped(to: group.range) }.filter { !$0.isEmpty }
+                .map { ($0.lowerBound - group.range.lowerBound)..<($0.upperBound - group.range.lowerBound) }
+            let words = weightDecayMask(count: group.range.count, decaying: relative)
+            let mask = backend.allocateIndices(count: words.count)
+            words.withUnsafeBufferPointer { backend.uploadIndices(mask, from: $0.baseAddress!, count: $0.count) }
+            return mask
+        }
     }
 
     deinit {
         backend.deallocate(m)
         backend.deallocate(v)
-        backend.deallocateIndices(decays)
+        decays.forEach(backend.deallocateIndices)
     }
 
     public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
         step += 1
         let t = Float(step)
-        let hyperparameters = AdamWHyperparameters(
+        var hyperparameters = AdamWHyperparameters(
             learningRate: learningRate, beta1: settings.beta1, beta2: settings.beta2, epsilon: settings.epsilon,
             weightDecay: settings.weightDecay,
             biasCorrection1: settings.biasCorrection ? 1 - powf(settings.beta1, t) : 1,
             biasCorrection2: settings.biasCorrection ? 1 - powf(settings.beta2, t) : 1)
-        backend.adamW(parameters: parameters, gradients: gradients, m: m, v: v, decays: decays, count: count,
-                      hyperparameters: hyperparameters)
+        for (group, mask) in zip(groups, decays) {
+            let start = group.range.lowerBound
+            hyperparameters.learningRate = learningRate * group.scale
+            backend.adamW(parameters: parameters + start, gradients: gradients + start, m: m + start, v: v + start,
+                          decays: mask, count: group.range.count, hyperparameters: hyperparameters)
+        }
+    }
+}
+
+extension EncoderLayout {
+    /// Layer-wise learning-rate decay (LLRD, as in Zhang et al. 2020 and Sun et al. 2019): the
+    /// head and pooler step at the scheduled rate, and going down each layer's rate is `decay`
+    /// times the one above it, so that with L layers layer l gets decay^(L - l) and the
+    /// embeddings decay^(L + 1). The groups follow the flat layout: embeddings, layers, head.
+    public func layerwiseLearningRateGroups(decay: Float) -> [LearningRateGroup] {
+        precondition(blocks.count == config.numHiddenLayers, "one block per layer (not ALBERT's shared blocks)")
+        let L = blocks.count
+        func scale(depthBelowHead: Int) -> Float { Float(pow(Double(decay), Double(depthBelowHead))) }
+        return [LearningRateGroup(range: embeddingRange, scale: scale(depthBelowHead: L + 1))]
+            + (0..<L).map { LearningRateGroup(range: blockRange($0), scale: scale(depthBelowHead: L - $0)) }
+            + [LearningRateGroup(range: headRange, scale: 1)]
     }
 }

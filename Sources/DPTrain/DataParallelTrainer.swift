@@ -41,6 +41,8 @@ public struct TrainerSettings: Sendable {
     public var warmupRatio: Double = 0.1
     /// 0 turns clipping off.
     public var maxGradientNorm: Float = 1
+    /// Recorded in each checkpoint so that a resume keeps it; the optimizer's groups apply it.
+    public var layerLearningRateDecay: Float = 1
     public var dropout: DropoutRates
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -116,7 +118,8 @@ public final class DataParallelTrainer {
                              globalBatchSize: settings.globalBatchSize, trainExamples: train.count,
                              learningRate: settings.learningRate, badStepsInARow: 0,
                              metricForBest: settings.metricForBest, bestMetric: nil, bestStep: nil,
-                             task: train.task.rawValue, labels: train.labels, worldSize: communicator.worldSize)
+                             task: train.task.rawValue, labels: train.labels, worldSize: communicator.worldSize,
+                             layerLearningRateDecay: settings.layerLearningRateDecay)
         if let checkpoint, let store {
             let saved = try store.readState(at: checkpoint)
             try Self.checkCompatible(saved, with: state, path: checkpoint.appendingPathComponent(CheckpointStore.stateName).path)
@@ -141,6 +144,7 @@ public final class DataParallelTrainer {
             ("total steps", "\(saved.totalSteps)", "\(now.totalSteps)"),
             ("task", saved.task, now.task),
             ("labels", saved.labels.joined(separator: ","), now.labels.joined(separator: ",")),
+            ("--layer-lr-decay", "\(saved.layerLearningRateDecay ?? 1)", "\(now.layerLearningRateDecay ?? 1)"),
         ]
         if let (field, checkpoint, current) = fields.first(where: { $0.1 != $0.2 }) {
             throw TrainingError.resumeMismatch(path: path, field: field, checkpoint: checkpoint, now: current)

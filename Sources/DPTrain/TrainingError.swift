@@ -7,6 +7,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case tooManyBadSteps(step: Int, count: Int)
     case parametersDiverged(step: Int, ranks: Int, worldSize: Int)
     case noCheckpoint(folder: String)
+    case optionDoesNotFit(option: String, model: String, reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +24,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "step \(step): --check found parameters that differ from rank 0's on \(ranks) of \(worldSize) ranks"
         case let .noCheckpoint(folder):
             return "\(folder): --resume found no complete checkpoint-<step> folder"
+        case let .optionDoesNotFit(option, model, reason):
+            return "\(option) does not fit \(model): \(reason)"
         }
     }
 }

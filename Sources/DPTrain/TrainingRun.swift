@@ -36,6 +36,10 @@ public struct TrainingConfiguration: Sendable {
     /// Per-model defaults when nil: 1; RoBERTa 0 (no clipping).
     public var maxGradientNorm: Float?
     public var biasCorrection = true
+    /// Zhang et al.'s re-initialisation of the pooler and this many top layers; 0 keeps them.
+    public var reinitLayers = 0
+    /// Each layer's learning rate is this times the one above it; 1 is one rate for all.
+    public var layerLearningRateDecay: Float = 1
     public var adamEpsilon: Float = 1e-6
     public var adamBetas: (Float, Float) = (0.9, 0.999)
     public var seed: UInt64 = 42
@@ -131,8 +135,9 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                 ?? "--resume: no complete checkpoint in \(store.folder.path) yet; starting from the beginning")
         }
     }
-    let tokenizer = try Tokenizer(contentsOf: configuration.model)
     let modelConfig = try CheckpointFolder(directory: configuration.model).config()
+    try checkLayerOptions(configuration, model: modelConfig)
+    let tokenizer = try Tokenizer(contentsOf: configuration.model)
 
     // Data: every rank reads and tokenises all of it; it is small next to the model.
     let trainTable = try Table(contentsOf: configuration.train)
@@ -179,10 +184,15 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                         numLabels: train.numLabels)
     let (model, report) = try EncoderModel.load(from: resumeFrom ?? configuration.model, head: head, backend: backend,
                                                 seed: configuration.seed)
+    // A resumed run's checkpoint already holds the re-initialised layers, trained since.
+    let reinitialised = resumeFrom == nil
+        ? model.reinitialiseTopLayers(configuration.reinitLayers, seed: configuration.seed) : []
     let recipe = ResolvedRecipe(configuration: configuration, model: modelConfig)
+    let layerDecay = configuration.layerLearningRateDecay
     let optimizer = AdamWOptimizer(table: model.table, settings: AdamWSettings(
         beta1: configuration.adamBetas.0, beta2: configuration.adamBetas.1, epsilon: configuration.adamEpsilon,
-        weightDecay: recipe.weightDecay, biasCorrection: configuration.biasCorrection), backend: backend)
+        weightDecay: recipe.weightDecay, biasCorrection: configuration.biasCorrection), backend: backend,
+        groups: layerDecay == 1 ? nil : model.layout.layerwiseLearningRateGroups(decay: layerDecay))
 
     let schedule = DataSchedule(exampleCount: train.count, globalBatchSize: configuration.batchSize, seed: configuration.seed)
     var settings = TrainerSettings(totalSteps: configuration.maxSteps ?? configuration.epochs * schedule.stepsPerEpoch,
@@ -193,6 +203,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.learningRate = configuration.learningRate
     settings.warmupRatio = configuration.warmupRatio
     settings.maxGradientNorm = recipe.maxGradientNorm
+    settings.layerLearningRateDecay = layerDecay
     settings.seed = configuration.seed
     settings.logEvery = configuration.logEvery
     settings.evalEvery = configuration.evalEvery
@@ -216,6 +227,18 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                    configuration.adamBetas.0, configuration.adamBetas.1, configuration.adamEpsilon,
                    configuration.biasCorrection ? "on" : "off (BERTAdam)")
             + "; " + (recipe.notes.isEmpty ? "no per-model defaults used" : recipe.notes.joined(separator: ", ")))
+        if !reinitialised.isEmpty {
+            say("re-initialised (--reinit-layers \(configuration.reinitLayers)): "
+                + (head.pooling == .pooler ? "the pooler and " : "")
+                + "layers \(modelConfig.numHiddenLayers - configuration.reinitLayers)-\(modelConfig.numHiddenLayers - 1), "
+                + "\(reinitialised.count) tensors")
+        }
+        if layerDecay != 1 {
+            let scales = optimizer.groups.map(\.scale)
+            say(String(format: "layer-wise lr decay %g: the head at lr, layer %d at %.3g lr down to layer 0 at %.3g lr, "
+                       + "the embeddings at %.3g lr", layerDecay, modelConfig.numHiddenLayers - 1,
+                       scales[scales.count - 2], scales[1], scales[0]))
+        }
         say("ranks: \(communicator.worldSize); backend \(backend.name), rank 0 on \(backend.placement); "
             + "products in \(backend.precision.rawValue)")
     }
@@ -223,4 +246,20 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                                           settings: settings, train: train, validation: validationSet,
                                           resumeFrom: resumeFrom)
     return try trainer.run()
+}
+
+/// --reinit-layers and --layer-lr-decay need one set of weights per layer, which ALBERT's shared
+/// layers lack, and no more layers than the model has.
+func checkLayerOptions(_ configuration: TrainingConfiguration, model: ModelConfig) throws {
+    let name = "\(model.source) (\(model.modelType.rawValue), \(model.numHiddenLayers) layers)"
+    let requested = [("--reinit-layers \(configuration.reinitLayers)", configuration.reinitLayers != 0),
+                     ("--layer-lr-decay \(configuration.layerLearningRateDecay)", configuration.layerLearningRateDecay != 1)]
+    if model.modelType == .albert, let (option, _) = requested.first(where: \.1) {
+        throw TrainingError.optionDoesNotFit(option: option, model: name,
+                                             reason: "ALBERT's layers share one set of weights, so no layer can be treated apart")
+    }
+    if configuration.reinitLayers > model.numHiddenLayers {
+        throw TrainingError.optionDoesNotFit(option: requested[0].0, model: name,
+                                             reason: "there are only \(model.numHiddenLayers) layers to re-initialise")
+    }
 }

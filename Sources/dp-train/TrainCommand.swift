@@ -71,6 +71,10 @@ struct Train: ParsableCommand {
     var adamBiasCorrection = true
     @Option(name: .long, help: "Adam's epsilon.") var adamEps: Float = 1e-6
     @Option(name: .long, help: "Adam's betas, as b1,b2.") var adamBetas = "0.9,0.999"
+    @Option(name: .long, help: "Re-initialise the pooler and this many top layers before training (Zhang et al. 2020; BERT and RoBERTa).")
+    var reinitLayers = 0
+    @Option(name: .long, help: "Layer-wise learning-rate decay: the head gets --lr, each layer below this times the rate above it, the embeddings the least; 1 is off.")
+    var layerLrDecay: Float = 1
 
     // Run control
     @Option(name: .long, help: "Seeds data order, dropout and any fresh head.") var seed: UInt64 = 42
@@ -126,6 +130,10 @@ struct Train: ParsableCommand {
         guard collectiveTimeout >= 0 else {
             throw ValidationError("--collective-timeout must be at least 0, got \(collectiveTimeout)")
         }
+        guard reinitLayers >= 0 else { throw ValidationError("--reinit-layers must be at least 0, got \(reinitLayers)") }
+        guard layerLrDecay > 0, layerLrDecay <= 1 else {
+            throw ValidationError("--layer-lr-decay must be in (0, 1], got \(layerLrDecay)")
+        }
         guard adamEps > 0 else { throw ValidationError("--adam-eps must be positive, got \(adamEps)") }
         guard let betas, (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
             throw ValidationError("--adam-betas must be two numbers in [0, 1) as b1,b2, got \(adamBetas)")
@@ -166,6 +174,8 @@ struct Train: ParsableCommand {
         c.dropout = dropout
         c.maxGradientNorm = maxGradNorm
         c.biasCorrection = adamBiasCorrection
+        c.reinitLayers = reinitLayers
+        c.layerLearningRateDecay = layerLrDecay
         c.adamEpsilon = adamEps
         c.adamBetas = betas ?? (0.9, 0.999)
         c.seed = seed

@@ -25,6 +25,8 @@ public struct ModelConfig: Sendable, Equatable {
     public let maxPositionEmbeddings: Int
     public let typeVocabSize: Int
     public let layerNormEps: Float
+    /// The standard deviation of transformers' _init_weights for fresh linear and embedding weights.
+    public let initializerRange: Float
     public let padTokenId: Int
     /// ALBERT factorises the embeddings; for BERT and RoBERTa this equals hiddenSize.
     public let embeddingSize: Int
@@ -72,6 +74,7 @@ public struct ModelConfig: Sendable, Equatable {
         maxPositionEmbeddings = try keys.positiveInt("max_position_embeddings")
         typeVocabSize = try keys.positiveInt("type_vocab_size")
         layerNormEps = try keys.positiveFloat("layer_norm_eps", default: 1e-12)
+        initializerRange = try keys.positiveFloat("initializer_range", default: 0.02)
         padTokenId = try keys.index("pad_token_id", below: vocabSize, default: modelType == .roberta ? 1 : 0)
         embeddingSize = try isAlbert ? keys.positiveInt("embedding_size") : hiddenSize
         numHiddenGroups = try isAlbert ? keys.positiveInt("num_hidden_groups", default: 1) : 1
