@@ -93,14 +93,51 @@ def classification_metrics(predictions, labels, num_labels):
     return metrics
 
 
-def parameter_groups(model, weight_decay):
-    """Decay everything but biases and LayerNorm weights, as dp-train's parameter table does."""
-    decay, no_decay = [], []
+def layer_rate_scale(name, layers, decay):
+    """dp-train's --layer-lr-decay: the head and pooler at lr, layer l at decay^(layers - l), the
+    embeddings at decay^(layers + 1)."""
+    parts = name.split(".")
+    if "embeddings" in parts:
+        return decay ** (layers + 1)
+    if "layer" in parts and "encoder" in parts:
+        return decay ** (layers - int(parts[parts.index("layer") + 1]))
+    return 1.0
+
+
+def parameter_groups(model, weight_decay, lr, layer_decay):
+    """Decay everything but biases and LayerNorm weights, as dp-train's parameter table does, with
+    one group per (learning-rate scale, decays?) pair."""
+    layers = model.config.num_hidden_layers
+    groups = {}
     for name, parameter in model.named_parameters():
-        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
-    print(f"weight decay {weight_decay} on {len(decay)} tensors ({sum(p.numel() for p in decay):,} parameters); "
-          f"none on {len(no_decay)} ({sum(p.numel() for p in no_decay):,})")
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decays = not (name.endswith("bias") or "LayerNorm" in name)
+        scale = layer_rate_scale(name, layers, layer_decay)
+        groups.setdefault((scale, decays), []).append(parameter)
+    decaying = [p for (_, decays), ps in groups.items() if decays for p in ps]
+    others = [p for (_, decays), ps in groups.items() if not decays for p in ps]
+    print(f"weight decay {weight_decay} on {len(decaying)} tensors ({sum(p.numel() for p in decaying):,} parameters); "
+          f"none on {len(others)} ({sum(p.numel() for p in others):,}); {len(groups)} parameter groups")
+    return [{"params": ps, "lr": lr * scale, "weight_decay": weight_decay if decays else 0.0}
+            for (scale, decays), ps in groups.items()]
+
+
+def reinitialise_top_layers(model, count):
+    """dp-train's --reinit-layers: the top `count` layers and BertPooler drawn as transformers'
+    _init_weights draws them (Zhang et al. 2020). Written out, because transformers 5 skips
+    modules it has initialised once."""
+    base = model.base_model
+    modules = list(base.encoder.layer[len(base.encoder.layer) - count:])
+    if getattr(base, "pooler", None) is not None:
+        modules.append(base.pooler)
+    with torch.no_grad():
+        for module in (m for top in modules for m in top.modules()):
+            if isinstance(module, torch.nn.Linear):
+                module.weight.normal_(0.0, model.config.initializer_range)
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+    print(f"re-initialised the top {count} layers" + (" and the pooler" if len(modules) > count else ""))
 
 
 def main():
@@ -126,6 +163,8 @@ def main():
     parser.add_argument("--adam-eps", type=float, default=1e-6)
     parser.add_argument("--adam-betas", default="0.9,0.999")
     parser.add_argument("--dropout", type=float, help="hidden, attention and head dropout (default: config.json's)")
+    parser.add_argument("--reinit-layers", type=int, default=0, help="re-initialise the pooler and the top N layers")
+    parser.add_argument("--layer-lr-decay", type=float, default=1.0, help="layer-wise learning-rate decay (1: off)")
     parser.add_argument("--output", help="write the final metrics here as JSON")
     args = parser.parse_args()
 
@@ -165,6 +204,8 @@ def main():
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model, num_labels=num_labels, problem_type="regression" if regression else "single_label_classification",
         **overrides)
+    if args.reinit_layers:
+        reinitialise_top_layers(model, args.reinit_layers)
 
     def encode(indices):
         texts = [rows[i][args.text_column] for i in indices]
@@ -192,7 +233,8 @@ def main():
     total_steps = steps_per_epoch * args.epochs
     warmup_steps = math.ceil(args.warmup_ratio * total_steps)
     betas = tuple(float(b) for b in args.adam_betas.split(","))
-    optimizer = torch.optim.AdamW(parameter_groups(model, args.weight_decay), lr=args.lr, betas=betas, eps=args.adam_eps)
+    groups = parameter_groups(model, args.weight_decay, args.lr, args.layer_lr_decay)
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=betas, eps=args.adam_eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     print(f"training: {len(train_rows)} examples, {steps_per_epoch} steps per epoch, {total_steps} steps "
           f"({warmup_steps} warmup), batch {args.batch_size}; validation: {len(validation_rows)} examples; "

@@ -24,7 +24,10 @@ Each check exits non-zero with a message naming what differed:
      --log-layer-grad-norms logs per-layer norms that make up the global norm;
   8. --precision bf16 and tf32 against fp32 over 200 steps: every 20-step window's mean loss within
      1% of fp32's, the curves not identical (the rounding took effect), and tf32 (10 mantissa
-     bits) closer to fp32 than bf16 (7 bits) by the median step.
+     bits) closer to fp32 than bf16 (7 bits) by the median step;
+  9. --reinit-layers 1 --layer-lr-decay 0.8: mpirun -np 2 agrees with --ranks 1 within 1e-5, the
+     losses differ from a run without them, --resume reproduces the uninterrupted run exactly, and
+     resuming with another --layer-lr-decay is refused with one line naming it.
 """
 import argparse
 import json
@@ -145,14 +148,14 @@ def main() -> None:
     parser = check_arguments(__doc__)
     parser.add_argument("--backend", default="cpu", choices=["cpu", "cuda"],
                         help="cuda: every run on the GPU (ranks share it), e.g. --backend cuda --sections 1,8")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="which numbered checks to run")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9", help="which numbered checks to run")
     args = parser.parse_args()
     try:
         sections = {int(n) for n in args.sections.split(",")}
     except ValueError:
         parser.error(f"--sections: expected comma-separated numbers, got {args.sections!r}")
-    if sections - set(range(1, 9)):
-        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 9)))))}; they are 1-8")
+    if sections - set(range(1, 10)):
+        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 10)))))}; they are 1-9")
     if sections & {2, 3, 6} and 1 not in sections:
         parser.error("--sections: sections 2, 3 and 6 reuse section 1's runs, so they need section 1 too")
 
@@ -318,6 +321,29 @@ def main() -> None:
                       f"worst {steps_off.max():.1e}")
             if not median["tf32"] < median["bf16"]:
                 fail(f"tf32 is no closer to fp32 than bf16: median step error {median['tf32']:.2e} vs {median['bf16']:.2e}")
+
+        if 9 in sections:
+            print("9. --reinit-layers and --layer-lr-decay")
+            layered = ["--reinit-layers", "1", "--layer-lr-decay", "0.8"]
+            r.run("--ranks 1", r.train_args(work / "layers-r1", *layered))
+            r.run("mpirun -np 2", r.mpirun(2) + r.train_args(work / "layers-np2", *layered))
+            compare("np2 vs ranks 1", work / "layers-np2", work / "layers-r1", TOLERANCE)
+            if not (work / "r1").exists():
+                r.run("--ranks 1 without them", r.train_args(work / "r1"))
+            plain, treated = losses(work / "r1"), losses(work / "layers-r1")
+            if max(abs(treated[step] / plain[step] - 1) for step in plain) < 1e-3:
+                fail(f"--reinit-layers and --layer-lr-decay left the losses within 1e-3 of a plain run's: {treated}")
+            print("  the losses differ from a plain run's")
+            shutil.copytree(work / "layers-r1", work / "layers-resume")
+            shutil.rmtree(work / "layers-resume" / "checkpoint-20")
+            r.run("--resume from checkpoint-10", r.train_args(work / "layers-resume", *layered, "--resume"))
+            compare("resumed vs uninterrupted", work / "layers-resume", work / "layers-r1", exact)
+            bad = r.run("--resume with --layer-lr-decay 0.9", r.train_args(
+                work / "layers-resume", "--reinit-layers", "1", "--layer-lr-decay", "0.9", "--resume"), expect_rc=1)
+            errors = [line for line in bad.stderr.splitlines() if line.strip()]
+            if len(errors) != 1 or "--layer-lr-decay was 0.8 in the checkpoint and is 0.9 now" not in errors[0]:
+                fail(f"resume with another --layer-lr-decay: expected one error line naming it, got:\n{bad.stderr}")
+            print(f"  {errors[0]}")
 
         print("check_trainer: all checks passed")
     finally:
