@@ -68,9 +68,12 @@ public struct AdamWHyperparameters: Sendable {
     public var biasCorrection1: Float
     /// 1 - beta2^t when bias correction is on, 1 for BERTAdam.
     public var biasCorrection2: Float
+    /// Multiplies each gradient as it is read: the global-norm clip's coefficient (1 when the
+    /// norm is within bounds), so that clipping needs no pass over the gradients of its own.
+    public var gradientScale: Float
 
     public init(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float,
-                biasCorrection1: Float, biasCorrection2: Float) {
+                biasCorrection1: Float, biasCorrection2: Float, gradientScale: Float = 1) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -78,6 +81,7 @@ public struct AdamWHyperparameters: Sendable {
         self.weightDecay = weightDecay
         self.biasCorrection1 = biasCorrection1
         self.biasCorrection2 = biasCorrection2
+        self.gradientScale = gradientScale
     }
 }
 
@@ -176,8 +180,6 @@ public protocol Backend: AnyObject {
     func waitForDownload(_ download: PendingDownload)
     func zero(_ buffer: UnsafeMutablePointer<Float>, count: Int)
     func copy(_ destination: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, count: Int)
-    /// buffer *= factor
-    func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int)
     /// Sum of squares for the global gradient norm: Float partial sums over short blocks, added
     /// up in Double (relative error about 1e-8 on 1M elements; a single Float sum is 1e-4 off).
     func sumOfSquares(_ buffer: UnsafePointer<Float>, count: Int) -> Double
@@ -344,7 +346,8 @@ public protocol Backend: AnyObject {
 
     // MARK: Optimizer
 
-    /// torch.optim.AdamW's update with decoupled weight decay applied first:
+    /// torch.optim.AdamW's update with decoupled weight decay applied first, on the gradients
+    /// times `gradientScale` (g = s * gradient):
     /// p -= lr * wd * p; m, v updated; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
     /// With bc1 = bc2 = 1 this is BERTAdam: p -= lr * m / (sqrt(v) + eps).
     /// The decay applies where `decays` says so: bit i % 32 of word i / 32 is parameter i's. One

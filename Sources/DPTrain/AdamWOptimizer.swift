@@ -83,14 +83,16 @@ public final class AdamWOptimizer {
         decays.forEach(backend.deallocateIndices)
     }
 
-    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float) {
+    /// One step on `gradients` times `gradientScale` (GradientClip's scale).
+    public func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>, learningRate: Float,
+                       gradientScale: Float = 1) {
         step += 1
         let t = Float(step)
         var hyperparameters = AdamWHyperparameters(
             learningRate: learningRate, beta1: settings.beta1, beta2: settings.beta2, epsilon: settings.epsilon,
             weightDecay: settings.weightDecay,
             biasCorrection1: settings.biasCorrection ? 1 - powf(settings.beta1, t) : 1,
-            biasCorrection2: settings.biasCorrection ? 1 - powf(settings.beta2, t) : 1)
+            biasCorrection2: settings.biasCorrection ? 1 - powf(settings.beta2, t) : 1, gradientScale: gradientScale)
         for (group, mask) in zip(groups, decays) {
             let start = group.range.lowerBound
             hyperparameters.learningRate = learningRate * group.scale

@@ -290,12 +290,14 @@ public final class DataParallelTrainer {
         let computeSeconds = backwardEnded.timeIntervalSince(computeStarted)
         let loss = Float(shared[0] / Double(batch.count))
         let layerGradientNorms = layerNorms ? self.layerGradientNorms() : nil
-        let norm = clipGradientNorm(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
-                                    backend: backend)
+        let clip = GradientClip(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
+                                backend: backend)
+        let norm = clip.norm
         let learningRate = learningRates.learningRate(atStep: step)
         let applied = loss.isFinite && norm.isFinite
         if applied {
-            optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
+            optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate,
+                             gradientScale: clip.scale)
             state.optimizerStep = optimizer.step
         }
         let signal = shared[1] > 0 ? StopSignal.received ?? 0 : nil

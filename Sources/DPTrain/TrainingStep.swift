@@ -30,8 +30,9 @@ public func trainingStep(model: EncoderModel, optimizer: AdamWOptimizer, batch: 
     model.forward(batch, dropout: settings.dropout)
     let losses = model.loss(targets, gradScale: 1 / Float(batch.B))
     model.backward()
-    let norm = clipGradientNorm(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
-                                backend: model.backend)
-    optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: settings.learningRate)
-    return StepStatistics(loss: losses.reduce(0, +) / Float(batch.B), gradientNorm: norm)
+    let clip = GradientClip(model.gradients, count: model.parameterCount, maxNorm: settings.maxGradientNorm,
+                            backend: model.backend)
+    optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: settings.learningRate,
+                     gradientScale: clip.scale)
+    return StepStatistics(loss: losses.reduce(0, +) / Float(batch.B), gradientNorm: clip.norm)
 }

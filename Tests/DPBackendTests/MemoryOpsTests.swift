@@ -25,18 +25,6 @@ final class MemoryOpsTests: XCTestCase {
         }
     }
 
-    func testScale() {
-        let backend = makeBackend()
-        withDeviceScope(backend) { scope in
-            let count = 1013
-            let a = randomFloats(count, in: -3...3, seed: 4)
-            let factor: Float = -0.37
-            let buffer = scope.floats(a)
-            backend.scale(buffer.pointer, by: factor, count: count)
-            assertClose(buffer.array, a.map { Double($0) * Double(factor) }, .elementwise, "scale")
-        }
-    }
-
     /// Each square of a Float is exact in Double, so the Double reference is exact to 1e-16.
     /// One Float accumulator over these million squares is off by about 4e-4; Float partial sums
     /// over blocks of about a thousand, added in Double, by about 4e-8, and a Double accumulator

@@ -11,9 +11,9 @@ namespace {
 // parameters, gradients, m, v: (count); decays: ((count + 31) / 32), bit i % 32 of word i / 32
 __global__ void adamw_kernel(float *parameters, const float *gradients, float *m, float *v, const uint32_t *decays,
                              int64_t count, float beta1, float beta2, float epsilon, float decay_factor,
-                             float step_size, float inverse_sqrt_correction2) {
+                             float step_size, float inverse_sqrt_correction2, float gradient_scale) {
     DPC_GRID_STRIDE(i, count) {
-        float g = gradients[i];
+        float g = gradients[i] * gradient_scale;
         float mi = beta1 * m[i] + (1 - beta1) * g;
         float vi = beta2 * v[i] + (1 - beta2) * g * g;
         float denominator = sqrtf(vi) * inverse_sqrt_correction2 + epsilon;
@@ -32,7 +32,7 @@ extern "C" int dpc_adamw_step(float *parameters, const float *gradients, float *
     float inverse_sqrt_correction2 = 1 / sqrtf(h.bias_correction2);
     adamw_kernel<<<dpc::blocks_for(count), dpc::kThreads>>>(parameters, gradients, m, v, decays, count, h.beta1,
                                                             h.beta2, h.epsilon, decay_factor, step_size,
-                                                            inverse_sqrt_correction2);
+                                                            inverse_sqrt_correction2, h.gradient_scale);
     DPC_LAUNCHED(adamw_kernel);
     return 0;
 }

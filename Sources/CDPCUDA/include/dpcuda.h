@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 5
+#define DPCUDA_ABI_VERSION 6
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -44,7 +44,7 @@ typedef struct dpc_dropout {
 enum { DPC_PRECISION_FP32 = 0, DPC_PRECISION_TF32 = 1, DPC_PRECISION_BF16 = 2 };
 
 typedef struct dpc_adamw {
-    float learning_rate, beta1, beta2, epsilon, weight_decay, bias_correction1, bias_correction2;
+    float learning_rate, beta1, beta2, epsilon, weight_decay, bias_correction1, bias_correction2, gradient_scale;
 } dpc_adamw;
 
 // X(return type, name, parameter list): the whole ABI, in one list.
@@ -65,7 +65,6 @@ typedef struct dpc_adamw {
     X(int, dpc_download_wait, (void *transfer)) \
     X(int, dpc_copy, (void *destination, const void *source, size_t bytes)) \
     X(int, dpc_zero, (void *pointer, size_t bytes)) \
-    X(int, dpc_scale, (float *buffer, float factor, int64_t count)) \
     X(int, dpc_sum_of_squares, (double *host_result, const float *buffer, int64_t count)) \
     X(int, dpc_embeddings_forward, (float *out, const int32_t *word_ids, const int32_t *position_ids, \
         const int32_t *type_ids, const float *word_table, const float *position_table, \

@@ -12,7 +12,7 @@ extension CPUBackend {
             while i < range.upperBound {
                 let lanes = min(8, range.upperBound - i)
                 let decayFactors = select(decayFactor, 1, where: decayLanes(i, lanes, decays))
-                let g = load(gradients, i, lanes)
+                let g = load(gradients, i, lanes) * h.gradientScale
                 let mi = h.beta1 * load(m, i, lanes) + (1 - h.beta1) * g
                 let vi = h.beta2 * load(v, i, lanes) + (1 - h.beta2) * g * g
                 let denominator = vi.squareRoot() * inverseSqrtCorrection2 + h.epsilon

@@ -91,12 +91,6 @@ public final class CPUBackend: Backend {
         destination.update(from: source, count: count)
     }
 
-    public func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
-        parallelRanges(count, minimumPerChunk: 1 << 16) { range in
-            for i in range { buffer[i] *= factor }
-        }
-    }
-
     public func sumOfSquares(_ buffer: UnsafePointer<Float>, count: Int) -> Double {
         // Float sums over short blocks run at vector speed; the blocks are summed in Double so
         // that 100M-element gradients lose nothing measurable.

@@ -191,10 +191,6 @@ public final class CUDABackend: Backend {
         check(api.dpc_copy(destination, source, count * MemoryLayout<Float>.stride), "copy")
     }
 
-    public func scale(_ buffer: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
-        check(api.dpc_scale(buffer, factor, Int64(count)), "scale")
-    }
-
     public func sumOfSquares(_ buffer: UnsafePointer<Float>, count: Int) -> Double {
         var total = 0.0
         check(api.dpc_sum_of_squares(&total, buffer, Int64(count)), "sumOfSquares")
