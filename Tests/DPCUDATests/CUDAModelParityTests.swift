@@ -74,7 +74,7 @@ final class CUDAModelParityTests: XCTestCase {
                                  tolerance: tolerance)
                 }
                 let (fp32, _) = try step(golden, backend: CPUBackend(threads: 2), count: 1)
-                let gradients = "0.gradients (clipped)"
+                let gradients = "0.gradients (before the clip)"
                 let fromFP32 = CUDAParity.normalisedError(got[gradients]!, fp32[gradients]!)
                 XCTAssertGreaterThan(fromFP32, CUDAParity.roundedOpTolerance(precision),
                                      "\(precision.rawValue) \(golden.name): the step's gradients are fp32's")
@@ -97,7 +97,7 @@ final class CUDAModelParityTests: XCTestCase {
             results["\(step).loss"] = [statistics.loss]
             results["\(step).gradient norm"] = [statistics.gradientNorm]
             results["\(step).logits"] = model.logits()
-            results["\(step).gradients (clipped)"] = download(model.gradients, model.parameterCount, backend)
+            results["\(step).gradients (before the clip)"] = download(model.gradients, model.parameterCount, backend)
         }
         results["parameters"] = download(model.parameters, model.parameterCount, backend)
         results["adam m"] = download(optimizer.m, model.parameterCount, backend)
