@@ -25,7 +25,9 @@
 #    GPU memory as one line, and 1, 2 and 4 ranks on --backend cuda agreeing within 1e-5;
 # 8. the trainer with real MPI processes (scripts/tests/check_trainer.py): 1, 2 and 4 ranks
 #    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75, and 200 steps in
-#    bf16 and in tf32 follow fp32's loss curve;
+#    bf16 and in tf32 follow fp32's loss curve; the recipe against PyTorch
+#    (scripts/tests/check_recipe_vs_pytorch.py): 30 steps of a tiny BERT on the same batches,
+#    clipped, with layer-wise rates and the warmup schedule, agree in every loss and tensor;
 # 9. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
 #    disk and a stalled rank each end the job cleanly, and nothing already saved is lost;
 # 10. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun
@@ -210,6 +212,8 @@ stage "bad input: clear one-line errors" bad_input
 stage "cuda: the kernels compile and the library loads" check_cuda_build
 stage "cuda: the kernels on the CPU emulator" bash scripts/tests/check_cuda_emulator.sh
 stage "trainer: rank-count invariance, resume, signals" check_trainer
+stage "recipe: 30 steps against PyTorch" python3 scripts/tests/check_recipe_vs_pytorch.py \
+    --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv --tokenizer-from "$model_dir"
 stage "faults: killed, stalled, full disk" python3 scripts/tests/check_faults.py --bin .build/release/dp-train \
     --data artifacts/data/vader-movies.tsv
 stage "multi-host: network namespaces" python3 scripts/tests/check_multihost.py --bin .build/release/dp-train \
