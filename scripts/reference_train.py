@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 
@@ -62,6 +61,10 @@ def read_rows(path):
 
 
 def regression_metrics(predictions, targets):
+    # Here rather than at the top, so that check_recipe_vs_pytorch.py, which borrows
+    # layer_rate_scale, runs where SciPy is absent (the GPU machine).
+    from scipy import stats
+
     p, t = np.asarray(predictions, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     constant = np.all(p == p[0]) or np.all(t == t[0])
     return {

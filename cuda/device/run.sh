@@ -10,7 +10,8 @@
 # In order, so that what matters most runs first: the kernels' build; op and training-step
 # parity with the CPU in fp32/tf32/bf16 and the golden tensors on CUDA (MiniLM's made there, on
 # random weights); the step against PyTorch in fp32/tf32/bf16; 1/2/4 ranks sharing the GPU and
-# bf16/tf32 against fp32 over 200 steps (check_trainer 1 and 8); memcheck of the op tests; where
+# bf16/tf32 against fp32 over 200 steps (check_trainer 1 and 8) and 30 steps against PyTorch
+# (check_recipe_vs_pytorch.py); memcheck of the op tests; where
 # a MiniLM step spends its GPU time (ncu, fp32 at seq 128 and bf16 at seq 256). `run.sh
 # correctness` or `run.sh speed` runs only the first or second half, for a rerun.
 #
@@ -95,6 +96,9 @@ trainer() {
         within 170 python3 scripts/tests/check_trainer.py --bin /tmp/bundle/bin/dp-train --backend cuda --sections 1,8 \
         --data .device-bundle/vader-movies.tsv --tokenizer-from .device-bundle/minilm > "$logs/trainer.log" 2>&1 || status=1
     echo "== trainer on the GPU ($SECONDS s) =="; grep -vE "exit 0 in" "$logs/trainer.log" | tail -n 20
+    within 60 python3 scripts/tests/check_recipe_vs_pytorch.py --bin /tmp/bundle/bin/dp-train --backend cuda \
+        --data .device-bundle/vader-movies.tsv --tokenizer-from .device-bundle/minilm > "$logs/recipe.log" 2>&1 || status=1
+    echo "== recipe against PyTorch on the GPU ($SECONDS s) =="; grep -E "steps against|away|passed|FAILED" "$logs/recipe.log"
 }
 
 memcheck() {

@@ -10,7 +10,8 @@
 #      kernel reads or writes outside its allocations (compute-sanitizer's memcheck, on the CPU);
 #   3. `dp-train train` on a GPU too small for the model: one line saying what to change, exit 1;
 #   4. check_trainer section 1 on `--backend cuda`: 1, 2 and 4 MPI ranks sharing the emulated GPU
-#      agree within 1e-5.
+#      agree within 1e-5; and check_recipe_vs_pytorch.py on `--backend cuda`: 30 steps against
+#      PyTorch.
 # It proves the kernels' logic and the Swift side's use of the ABI, not their speed, the GPU's
 # memory model or how its tensor cores round (cuda/NOTES.md, Version 4).
 #
@@ -75,3 +76,5 @@ fi
 log "out of GPU memory: $err"
 python3 scripts/tests/check_trainer.py --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv \
     --backend cuda --sections 1
+python3 scripts/tests/check_recipe_vs_pytorch.py --bin .build/release/dp-train --backend cuda \
+    --data artifacts/data/vader-movies.tsv --tokenizer-from artifacts/models/all-MiniLM-L6-v2

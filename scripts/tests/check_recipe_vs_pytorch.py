@@ -3,6 +3,7 @@
 
     python3 scripts/tests/check_recipe_vs_pytorch.py --bin .build/release/dp-train \\
         --data artifacts/data/vader-movies.tsv --tokenizer-from artifacts/models/all-MiniLM-L6-v2
+    ... --backend cuda   (cuda/device/run.sh on a GPU; scripts/tests/check_cuda_emulator.sh)
 
 GoldenModelTests prove one forward and backward; AdamWTests one update. This proves what sits
 between them over a run: `dp-train train --ranks 1` and a plain PyTorch loop start from the
@@ -141,6 +142,7 @@ def main() -> None:
     parser.add_argument("--bin", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="a TSV with text and sentiment columns")
     parser.add_argument("--tokenizer-from", type=Path, required=True)
+    parser.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     transformers_logging.disable_progress_bar()
@@ -157,7 +159,7 @@ def main() -> None:
                    "--train", str(work / "train.tsv"), "--text-column", "text", "--label-column", "sentiment",
                    "--max-length", str(MAX_LENGTH), "--max-steps", str(STEPS), "--lr", str(LR), "--seed", str(SEED),
                    "--dropout", "0", "--layer-lr-decay", str(LAYER_DECAY), "--log-every", "1",
-                   "--output", str(work / "run")]
+                   "--backend", args.backend, "--output", str(work / "run")]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             fail(f"dp-train exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
@@ -179,7 +181,7 @@ def main() -> None:
         error, name = worst_tensor_error(saved, parameters)
         if error > TENSOR_TOLERANCE:
             fail(f"{name}: normalised error {error:.2e} after {STEPS} steps (limit {TENSOR_TOLERANCE:.0e})")
-        print(f"{STEPS} steps against PyTorch: losses within {step_errors[worst_step]:.1e} "
+        print(f"{args.backend}: {STEPS} steps against PyTorch: losses within {step_errors[worst_step]:.1e} "
               f"({theirs[0]:.4f} to {theirs[-1]:.4f}; clipped in {clipped} steps), every tensor within {error:.1e} "
               f"(worst {name})")
 
