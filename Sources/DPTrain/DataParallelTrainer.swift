@@ -43,6 +43,9 @@ public struct TrainerSettings: Sendable {
     public var maxGradientNorm: Float = 1
     /// Recorded in each checkpoint so that a resume keeps it; the optimizer's groups apply it.
     public var layerLearningRateDecay: Float = 1
+    /// How the validation rows were split off --train ("fold 2 of 5, seed 0"); recorded and
+    /// checked on resume like the decay, since another split would train on other rows.
+    public var validationSplit: String?
     public var dropout: DropoutRates
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -119,7 +122,8 @@ public final class DataParallelTrainer {
                              learningRate: settings.learningRate, badStepsInARow: 0,
                              metricForBest: settings.metricForBest, bestMetric: nil, bestStep: nil,
                              task: train.task.rawValue, labels: train.labels, worldSize: communicator.worldSize,
-                             layerLearningRateDecay: settings.layerLearningRateDecay)
+                             layerLearningRateDecay: settings.layerLearningRateDecay,
+                             validationSplit: settings.validationSplit)
         if let checkpoint, let store {
             let saved = try store.readState(at: checkpoint)
             try Self.checkCompatible(saved, with: state, path: checkpoint.appendingPathComponent(CheckpointStore.stateName).path)
@@ -145,6 +149,7 @@ public final class DataParallelTrainer {
             ("task", saved.task, now.task),
             ("labels", saved.labels.joined(separator: ","), now.labels.joined(separator: ",")),
             ("--layer-lr-decay", "\(saved.layerLearningRateDecay ?? 1)", "\(now.layerLearningRateDecay ?? 1)"),
+            ("the validation split", saved.validationSplit ?? "none", now.validationSplit ?? "none"),
         ]
         if let (field, checkpoint, current) = fields.first(where: { $0.1 != $0.2 }) {
             throw TrainingError.resumeMismatch(path: path, field: field, checkpoint: checkpoint, now: current)

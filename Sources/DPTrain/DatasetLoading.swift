@@ -96,3 +96,43 @@ public func splitRows(count: Int, validationFraction: Double, seed: UInt64) -> (
     let validationCount = Int((Double(count) * validationFraction).rounded())
     return (order[validationCount...].sorted(), order[..<validationCount].sorted())
 }
+
+/// Each row's stratum for a stratified split: classification by label; regression by equal-width
+/// bins of the target, 1 + floor(log2(rows)) of them (Sturges' rule, as the CommonLit notebooks
+/// binned targets for StratifiedKFold). A target that does not parse throws with its line.
+public func strata(table: Table, labelColumn: String, task: Task) throws -> [Int] {
+    switch task {
+    case .classification:
+        let labels = try table.column(labelColumn).map { $0.trimmingCharacters(in: .whitespaces) }
+        let index = Dictionary(uniqueKeysWithValues: Set(labels).sorted().enumerated().map { ($0.element, $0.offset) })
+        return labels.map { index[$0]! }
+    case .regression:
+        let targets = try table.floats(labelColumn)
+        guard let low = targets.min(), let high = targets.max(), high > low else {
+            return [Int](repeating: 0, count: targets.count)
+        }
+        let bins = 1 + Int(log2(Double(targets.count)))
+        return targets.map { min(bins - 1, Int(Double($0 - low) / Double(high - low) * Double(bins))) }
+    }
+}
+
+/// Fold `fold` of a stratified `folds`-fold cross-validation, as validation; both parts are
+/// returned in file order. Each stratum's rows, shuffled by `seed`, are dealt to the folds in
+/// turn, the turn carrying on from one stratum to the next: every fold then holds each
+/// stratum's share to within one row, the folds' sizes differ by at most one, and the folds of
+/// one seed partition the rows.
+public func crossValidationSplit(strata: [Int], folds: Int, fold: Int, seed: UInt64) -> (train: [Int], validation: [Int]) {
+    precondition(folds >= 2 && (0..<folds).contains(fold), "fold \(fold) of \(folds)")
+    let rowsByStratum = Dictionary(grouping: strata.indices, by: { strata[$0] })
+    var dealt = 0
+    var isValidation = [Bool](repeating: false, count: strata.count)
+    for stratum in rowsByStratum.keys.sorted() {
+        let rows = rowsByStratum[stratum]!
+        let stratumSeed = seed ^ (UInt64(stratum + 1) &* 0xD6E8_FEB8_6659_FD93)
+        for position in seededPermutation(count: rows.count, seed: stratumSeed) {
+            isValidation[rows[position]] = dealt % folds == fold
+            dealt += 1
+        }
+    }
+    return (strata.indices.filter { !isValidation[$0] }, strata.indices.filter { isValidation[$0] })
+}

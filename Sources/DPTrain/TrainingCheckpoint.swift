@@ -28,13 +28,15 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var worldSize: Int
     /// nil in checkpoints written before layer-wise decay existed, which is 1.
     public var layerLearningRateDecay: Float?
+    /// nil without a split of --train, and in checkpoints written before splits were recorded.
+    public var validationSplit: String?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, seed, task, labels
         case totalSteps = "total_steps", optimizerStep = "optimizer_step", globalBatchSize = "global_batch_size"
         case trainExamples = "train_examples", learningRate = "learning_rate", badStepsInARow = "bad_steps_in_a_row"
         case metricForBest = "metric_for_best", bestMetric = "best_metric", bestStep = "best_step"
-        case worldSize = "world_size", layerLearningRateDecay = "layer_lr_decay"
+        case worldSize = "world_size", layerLearningRateDecay = "layer_lr_decay", validationSplit = "validation_split"
     }
 }
 

@@ -15,7 +15,9 @@ public struct TrainingConfiguration: Sendable {
     public var train: URL
     public var validation: URL?
     public var validationFraction: Double?
-    /// Seeds the --validation-fraction split only, so that seed sweeps share one split.
+    /// Stratified k-fold cross-validation: fold `fold` (0-based) of `folds` is the validation set.
+    public var crossValidation: (folds: Int, fold: Int)?
+    /// Seeds the --validation-fraction and --folds splits only, so that seed sweeps share one split.
     public var splitSeed: UInt64 = 0
     public var columns: DataColumns
     /// Inferred from the label column when nil.
@@ -141,20 +143,6 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
 
     // Data: every rank reads and tokenises all of it; it is small next to the model.
     let trainTable = try Table(contentsOf: configuration.train)
-    var trainRows = Array(0..<trainTable.rowCount)
-    var validation: (table: Table, rows: [Int])?
-    if let url = configuration.validation {
-        let table = try Table(contentsOf: url)
-        validation = (table, Array(0..<table.rowCount))
-    } else if let fraction = configuration.validationFraction {
-        let split = splitRows(count: trainTable.rowCount, validationFraction: fraction, seed: configuration.splitSeed)
-        trainRows = split.train
-        validation = (trainTable, split.validation)
-        if root, let output = configuration.output {
-            let json = try JSONSerialization.data(withJSONObject: ["train_rows": split.train, "validation_rows": split.validation])
-            try AtomicFile.save(json, to: output.appendingPathComponent("split.json"))
-        }
-    }
     let task: Task
     if let given = configuration.task {
         task = given
@@ -162,6 +150,31 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
         let inferred = try inferTask(table: trainTable, labelColumn: configuration.columns.label)
         task = inferred.task
         if root { say("task: \(task.rawValue), inferred because \(inferred.reason); --task overrides it") }
+    }
+    var trainRows = Array(0..<trainTable.rowCount)
+    var validation: (table: Table, rows: [Int])?
+    var split: (train: [Int], validation: [Int], description: String)?
+    if let url = configuration.validation {
+        let table = try Table(contentsOf: url)
+        validation = (table, Array(0..<table.rowCount))
+    } else if let fraction = configuration.validationFraction {
+        let rows = splitRows(count: trainTable.rowCount, validationFraction: fraction, seed: configuration.splitSeed)
+        split = (rows.train, rows.validation, "fraction \(fraction), seed \(configuration.splitSeed)")
+    } else if let (folds, fold) = configuration.crossValidation {
+        let rows = crossValidationSplit(strata: try strata(table: trainTable, labelColumn: configuration.columns.label,
+                                                           task: task),
+                                        folds: folds, fold: fold, seed: configuration.splitSeed)
+        split = (rows.train, rows.validation, "fold \(fold) of \(folds), seed \(configuration.splitSeed)")
+    }
+    if let split {
+        trainRows = split.train
+        validation = (trainTable, split.validation)
+        if root, let output = configuration.output {
+            let json = try JSONSerialization.data(withJSONObject: ["train_rows": split.train,
+                                                                   "validation_rows": split.validation,
+                                                                   "split": split.description])
+            try AtomicFile.save(json, to: output.appendingPathComponent("split.json"))
+        }
     }
     let labels = task == .classification
         ? try labelNames(table: trainTable, labelColumn: configuration.columns.label, rows: trainRows) : []
@@ -204,6 +217,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.warmupRatio = configuration.warmupRatio
     settings.maxGradientNorm = recipe.maxGradientNorm
     settings.layerLearningRateDecay = layerDecay
+    settings.validationSplit = split?.description
     settings.seed = configuration.seed
     settings.logEvery = configuration.logEvery
     settings.evalEvery = configuration.evalEvery

@@ -46,7 +46,10 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Validation data, in the same form.") var validation: String?
     @Option(name: .long, help: "Hold out this fraction of --train for validation (a fixed, seeded split).")
     var validationFraction: Double?
-    @Option(name: .long, help: "Seed of the --validation-fraction split.") var splitSeed: UInt64 = 0
+    @Option(name: .long, help: "Stratified k-fold cross-validation over --train: the number of folds (with --fold).")
+    var folds: Int?
+    @Option(name: .long, help: "The fold (0-based) of --folds held out for validation.") var fold: Int?
+    @Option(name: .long, help: "Seed of the --validation-fraction or --folds split.") var splitSeed: UInt64 = 0
     @OptionGroup var data: DataColumnOptions
     @Option(name: .long, help: "regression or classification; inferred from the label column when absent.")
     var task: Task?
@@ -141,12 +144,24 @@ struct Train: ParsableCommand {
         if let validationFraction, !(validationFraction > 0 && validationFraction < 1) {
             throw ValidationError("--validation-fraction must be between 0 and 1, got \(validationFraction)")
         }
-        if validation != nil, validationFraction != nil {
-            throw ValidationError("--validation and --validation-fraction exclude each other")
+        let validationSources = [("--validation", validation != nil), ("--validation-fraction", validationFraction != nil),
+                                 ("--folds", folds != nil || fold != nil)].filter(\.1).map(\.0)
+        if validationSources.count > 1 {
+            throw ValidationError("\(validationSources.joined(separator: " and ")) exclude each other")
+        }
+        switch (folds, fold) {
+        case (nil, nil): break
+        case let (folds?, fold?):
+            guard folds >= 2 else { throw ValidationError("--folds must be at least 2, got \(folds)") }
+            guard (0..<folds).contains(fold) else {
+                throw ValidationError("--fold must be in 0...\(folds - 1) with --folds \(folds), got \(fold)")
+            }
+        default:
+            throw ValidationError("--folds and --fold go together: the number of folds, and the one held out")
         }
         if resume, output == nil { throw ValidationError("--resume needs --output, the folder of the checkpoints") }
-        if let metricForBest, validation == nil, validationFraction == nil {
-            throw ValidationError("--metric-for-best \(metricForBest) needs --validation or --validation-fraction")
+        if let metricForBest, validationSources.isEmpty {
+            throw ValidationError("--metric-for-best \(metricForBest) needs --validation, --validation-fraction or --folds")
         }
         for (name, path) in [("model", model), ("train", train), ("validation", validation)] {
             if let path, !FileManager.default.fileExists(atPath: path) {
@@ -161,6 +176,7 @@ struct Train: ParsableCommand {
         c.validation = validation.map { URL(fileURLWithPath: $0) }
         c.validationFraction = validationFraction
         c.splitSeed = splitSeed
+        c.crossValidation = folds.flatMap { folds in fold.map { (folds, $0) } }
         c.task = task
         c.pooling = pooling
         c.maxLength = data.maxLength

@@ -84,3 +84,48 @@ final class TaskInferenceTests: XCTestCase {
         XCTAssertEqual(try labelNames(table: words, labelColumn: "label", rows: [0, 1]), ["neg", "pos"])
     }
 }
+
+/// Stratified k-fold cross-validation (--folds, --fold): the folds partition the rows, and each
+/// holds every stratum's share to within one row.
+final class CrossValidationTests: XCTestCase {
+    /// Three strata of unequal sizes, interleaved in file order.
+    private let strataOfRows = (0..<103).map { [0, 0, 0, 1, 1, 2][($0 * 7 + $0 / 3) % 6] }
+
+    func testFoldsPartitionTheRowsAndBalanceEveryStratum() {
+        let folds = 5
+        let splits = (0..<folds).map { crossValidationSplit(strata: strataOfRows, folds: folds, fold: $0, seed: 9) }
+        XCTAssertEqual(splits.flatMap(\.validation).sorted(), Array(strataOfRows.indices), "each row in exactly one fold")
+        for split in splits {
+            XCTAssertEqual((split.train + split.validation).sorted(), Array(strataOfRows.indices))
+            XCTAssertEqual(split.validation, split.validation.sorted(), "file order")
+            XCTAssertEqual(split.train, split.train.sorted(), "file order")
+        }
+        let sizes = splits.map(\.validation.count)
+        XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "fold sizes \(sizes)")
+        for stratum in Set(strataOfRows) {
+            let counts = splits.map { $0.validation.filter { strataOfRows[$0] == stratum }.count }
+            XCTAssertLessThanOrEqual(counts.max()! - counts.min()!, 1, "stratum \(stratum) per fold: \(counts)")
+        }
+    }
+
+    func testTheSplitIsSeeded() {
+        let split = crossValidationSplit(strata: strataOfRows, folds: 5, fold: 2, seed: 9)
+        XCTAssertEqual(split.validation, crossValidationSplit(strata: strataOfRows, folds: 5, fold: 2, seed: 9).validation)
+        XCTAssertNotEqual(split.validation, crossValidationSplit(strata: strataOfRows, folds: 5, fold: 2, seed: 10).validation)
+    }
+
+    func testRegressionStrataAreOrderedBinsOfTheTarget() throws {
+        let targets = (0..<64).map { Float(($0 * 37) % 64) / 8 - 3 }
+        let table = try Table(parsing: Data(("label\n" + targets.map { "\($0)" }.joined(separator: "\n") + "\n").utf8),
+                              format: .tsv, url: URL(fileURLWithPath: "inline.tsv"))
+        let bins = try strata(table: table, labelColumn: "label", task: .regression)
+        XCTAssertEqual(Set(bins), Set(0..<7), "1 + log2(64) = 7 bins, all used by evenly spread targets")
+        for i in targets.indices {
+            for j in targets.indices where targets[i] < targets[j] {
+                XCTAssertLessThanOrEqual(bins[i], bins[j], "a larger target never lands in a lower bin")
+            }
+        }
+        let labels = try Table(parsing: Data("label\nb\na\nb\n".utf8), format: .tsv, url: URL(fileURLWithPath: "inline.tsv"))
+        XCTAssertEqual(try strata(table: labels, labelColumn: "label", task: .classification), [1, 0, 1])
+    }
+}

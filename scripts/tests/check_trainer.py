@@ -27,7 +27,9 @@ Each check exits non-zero with a message naming what differed:
      bits) closer to fp32 than bf16 (7 bits) by the median step;
   9. --reinit-layers 1 --layer-lr-decay 0.8: mpirun -np 2 agrees with --ranks 1 within 1e-5, the
      losses differ from a run without them, --resume reproduces the uninterrupted run exactly, and
-     resuming with another --layer-lr-decay is refused with one line naming it.
+     resuming with another --layer-lr-decay is refused with one line naming it;
+ 10. --folds 3 --fold K: the three runs' validation rows (split.json) partition the data, and
+     resuming with another fold is refused with one line naming the split.
 """
 import argparse
 import json
@@ -148,14 +150,14 @@ def main() -> None:
     parser = check_arguments(__doc__)
     parser.add_argument("--backend", default="cpu", choices=["cpu", "cuda"],
                         help="cuda: every run on the GPU (ranks share it), e.g. --backend cuda --sections 1,8")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9", help="which numbered checks to run")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9,10", help="which numbered checks to run")
     args = parser.parse_args()
     try:
         sections = {int(n) for n in args.sections.split(",")}
     except ValueError:
         parser.error(f"--sections: expected comma-separated numbers, got {args.sections!r}")
-    if sections - set(range(1, 10)):
-        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 10)))))}; they are 1-9")
+    if sections - set(range(1, 11)):
+        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 11)))))}; they are 1-10")
     if sections & {2, 3, 6} and 1 not in sections:
         parser.error("--sections: sections 2, 3 and 6 reuse section 1's runs, so they need section 1 too")
 
@@ -343,6 +345,32 @@ def main() -> None:
             errors = [line for line in bad.stderr.splitlines() if line.strip()]
             if len(errors) != 1 or "--layer-lr-decay was 0.8 in the checkpoint and is 0.9 now" not in errors[0]:
                 fail(f"resume with another --layer-lr-decay: expected one error line naming it, got:\n{bad.stderr}")
+            print(f"  {errors[0]}")
+
+        if 10 in sections:
+            print("10. --folds and --fold")
+            def fold_args(output: Path, fold: int, *extra: str) -> list:
+                options = r.train_args(output, "--folds", "3", "--fold", str(fold), *extra)
+                at = options.index("--validation-fraction")
+                return options[:at] + options[at + 2:]
+            held_out = []
+            for fold in range(3):
+                r.run(f"--folds 3 --fold {fold}", fold_args(work / f"fold-{fold}", fold))
+                split = json.loads((work / f"fold-{fold}" / "split.json").read_text())
+                held_out.append(split["validation_rows"])
+                rows = sorted(split["train_rows"] + split["validation_rows"])
+                if rows != list(range(len(rows))):
+                    fail(f"--fold {fold}: the train and validation rows do not make up the data")
+            everything = sorted(row for rows in held_out for row in rows)
+            if everything != list(range(len(everything))):
+                fail("the three folds' validation rows do not partition the data")
+            print(f"  the folds partition {len(everything)} rows into {', '.join(str(len(rows)) for rows in held_out)}")
+            shutil.rmtree(work / "fold-0" / "checkpoint-20")
+            bad = r.run("--resume fold 0's run with --fold 1", fold_args(work / "fold-0", 1, "--resume"), expect_rc=1)
+            errors = [line for line in bad.stderr.splitlines() if line.strip()]
+            expected = "the validation split was fold 0 of 3, seed 0 in the checkpoint and is fold 1 of 3, seed 0 now"
+            if len(errors) != 1 or expected not in errors[0]:
+                fail(f"resume with another fold: expected one error line naming the split, got:\n{bad.stderr}")
             print(f"  {errors[0]}")
 
         print("check_trainer: all checks passed")
