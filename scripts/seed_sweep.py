@@ -9,7 +9,9 @@
 
 `run` trains once per seed into OUTPUT/NAME/seed-S (`dp-train train ARGS --seed S`), skipping
 seeds whose run already finished, and passing --resume so that an interrupted sweep picks up
-where it stopped. `summary` prints, per NAME, the final and the best evaluation of the metric
+where it stopped. With `--folds N` it trains every fold of a stratified N-fold cross-validation
+for each seed (`--folds N --fold K`, into OUTPUT/NAME/seed-S-fold-K), Kaggle's protocol; the
+summary then spreads over seeds and folds together. `summary` prints, per NAME, the final and the best evaluation of the metric
 that picked the best checkpoint (--metric-for-best) as std / mean / median / max over the
 seeds, the statistics of Mosbach et al.'s Table 1, and with --failed-at X how many runs ended
 at or below X (the majority-class score: a failed run predicts one class).
@@ -40,17 +42,21 @@ def final_state(run: Path):
 
 
 def run_sweep(args) -> None:
-    for seed in seeds(args.seeds):
-        output = args.output / args.name / f"seed-{seed}"
+    runs = [(seed, fold) for seed in seeds(args.seeds) for fold in (range(args.folds) if args.folds else [None])]
+    for seed, fold in runs:
+        name = f"seed-{seed}" + ("" if fold is None else f"-fold-{fold}")
+        output = args.output / args.name / name
         if final_state(output):
-            print(f"{args.name} seed {seed}: finished already, in {output}")
+            print(f"{args.name} {name}: finished already, in {output}")
             continue
-        command = [str(args.bin), "train", *args.train_args, "--seed", str(seed), "--output", str(output), "--resume"]
-        print(f"{args.name} seed {seed}: {' '.join(command)}", flush=True)
+        folds = [] if fold is None else ["--folds", str(args.folds), "--fold", str(fold)]
+        command = [str(args.bin), "train", *args.train_args, *folds, "--seed", str(seed), "--output", str(output),
+                   "--resume"]
+        print(f"{args.name} {name}: {' '.join(command)}", flush=True)
         output.mkdir(parents=True, exist_ok=True)
         with open(output / "train.log", "a") as log:
             if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-                sys.exit(f"{args.name} seed {seed}: dp-train failed; see {output / 'train.log'}")
+                sys.exit(f"{args.name} {name}: dp-train failed; see {output / 'train.log'}")
 
 
 def spread(values: list) -> str:
@@ -59,7 +65,7 @@ def spread(values: list) -> str:
 
 
 def summarise(args) -> None:
-    print("| run | seeds | metric | final: std / mean / median / max | best: std / mean / median / max |"
+    print("| run | runs | metric | final: std / mean / median / max | best: std / mean / median / max |"
           + (" failed |" if args.failed_at is not None else ""))
     print("|---|---:|---|---|---|" + ("---:|" if args.failed_at is not None else ""))
     for group in sorted(p for p in args.output.iterdir() if p.is_dir()):
@@ -87,6 +93,7 @@ def main() -> None:
     run.add_argument("--output", type=Path, required=True)
     run.add_argument("--name", required=True, help="this configuration's folder under --output")
     run.add_argument("--seeds", default="1-5", help="e.g. 1-5 or 1,3,7")
+    run.add_argument("--folds", type=int, help="also train every fold of an N-fold cross-validation")
     run.add_argument("--bin", type=Path, default=REPO / ".build" / "release" / "dp-train")
     run.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the dp-train train options")
     summary = commands.add_parser("summary", help="tabulate the finished runs")
@@ -96,8 +103,8 @@ def main() -> None:
     if args.command == "run":
         if args.train_args[:1] == ["--"]:
             args.train_args = args.train_args[1:]
-        if any(a in ("--seed", "--output") for a in args.train_args):
-            parser.error("run sets --seed and --output itself")
+        if any(a in ("--seed", "--output", "--folds", "--fold") for a in args.train_args):
+            parser.error("run sets --seed, --output, --folds and --fold itself")
         run_sweep(args)
     else:
         summarise(args)
