@@ -76,6 +76,14 @@ class Runner:
         return ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
 
 
+def single_error_line(name: str, result: subprocess.CompletedProcess, expected: str) -> str:
+    """The one line a refused run printed, which must contain `expected`."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    if len(lines) != 1 or expected not in lines[0]:
+        fail(f"{name}: expected one error line containing {expected!r}, got:\n{result.stderr}")
+    return lines[0]
+
+
 def metric_records(output: Path) -> list:
     """metrics.jsonl's complete lines. A run still writing (the checks poll it) or killed
     mid-write can leave a last line without its newline, which is not a record yet."""
@@ -342,10 +350,8 @@ def main() -> None:
             compare("resumed vs uninterrupted", work / "layers-resume", work / "layers-r1", exact)
             bad = r.run("--resume with --layer-lr-decay 0.9", r.train_args(
                 work / "layers-resume", "--reinit-layers", "1", "--layer-lr-decay", "0.9", "--resume"), expect_rc=1)
-            errors = [line for line in bad.stderr.splitlines() if line.strip()]
-            if len(errors) != 1 or "--layer-lr-decay was 0.8 in the checkpoint and is 0.9 now" not in errors[0]:
-                fail(f"resume with another --layer-lr-decay: expected one error line naming it, got:\n{bad.stderr}")
-            print(f"  {errors[0]}")
+            print("  " + single_error_line("resume with another --layer-lr-decay", bad,
+                                           "--layer-lr-decay was 0.8 in the checkpoint and is 0.9 now"))
 
         if 10 in sections:
             print("10. --folds and --fold")
@@ -367,11 +373,8 @@ def main() -> None:
             print(f"  the folds partition {len(everything)} rows into {', '.join(str(len(rows)) for rows in held_out)}")
             shutil.rmtree(work / "fold-0" / "checkpoint-20")
             bad = r.run("--resume fold 0's run with --fold 1", fold_args(work / "fold-0", 1, "--resume"), expect_rc=1)
-            errors = [line for line in bad.stderr.splitlines() if line.strip()]
-            expected = "the validation split was fold 0 of 3, seed 0 in the checkpoint and is fold 1 of 3, seed 0 now"
-            if len(errors) != 1 or expected not in errors[0]:
-                fail(f"resume with another fold: expected one error line naming the split, got:\n{bad.stderr}")
-            print(f"  {errors[0]}")
+            print("  " + single_error_line("resume with another fold", bad, "the validation split was fold 0 of 3, "
+                                           "seed 0 in the checkpoint and is fold 1 of 3, seed 0 now"))
 
         print("check_trainer: all checks passed")
     finally:
