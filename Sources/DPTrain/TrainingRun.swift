@@ -242,10 +242,10 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
                    configuration.biasCorrection ? "on" : "off (BERTAdam)")
             + "; " + (recipe.notes.isEmpty ? "no per-model defaults used" : recipe.notes.joined(separator: ", ")))
         if !reinitialised.isEmpty {
+            let (first, last) = (modelConfig.numHiddenLayers - configuration.reinitLayers, modelConfig.numHiddenLayers - 1)
             say("re-initialised (--reinit-layers \(configuration.reinitLayers)): "
                 + (head.pooling == .pooler ? "the pooler and " : "")
-                + "layers \(modelConfig.numHiddenLayers - configuration.reinitLayers)-\(modelConfig.numHiddenLayers - 1), "
-                + "\(reinitialised.count) tensors")
+                + (first == last ? "layer \(last)" : "layers \(first)-\(last)") + ", \(reinitialised.count) tensors")
         }
         if layerDecay != 1 {
             let scales = optimizer.groups.map(\.scale)
