@@ -4,6 +4,7 @@
 //
 //   dp-train evaluate --model run/checkpoint-600 --data dev.tsv --text-column sentence
 //   dp-train predict --model run/checkpoint-600 --data test.csv --id-column id --output submission.csv
+//   dp-train predict --model fold-0/checkpoint-600 --model fold-1/checkpoint-600 ... (an ensemble)
 
 import ArgumentParser
 import DPBackend
@@ -70,7 +71,8 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a CSV of id,prediction for every row, like a Kaggle submission.")
 
-    @Option(name: .long, help: "A checkpoint folder.") var model: String
+    @Option(name: .long, help: "A checkpoint folder; repeated, an ensemble (e.g. one model per fold): regression outputs are averaged, class probabilities are averaged before the most likely class is taken.")
+    var model: [String]
     @Option(name: .long, help: "Data: CSV, TSV or JSONL (labels not needed).") var data: String
     @Option(name: .long, help: "The column holding the text.") var textColumn = "text"
     @Option(name: .long, help: "A second text column, for sentence pairs.") var textPairColumn: String?
@@ -81,28 +83,58 @@ struct Predict: ParsableCommand {
     @OptionGroup var backend: BackendOption
     @Option(name: .long, help: "The CSV to write.") var output: String
 
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("--model: give at least one checkpoint folder") }
+    }
+
     func run() throws {
-        let checkpoint = try CheckpointModel(folder: model, backend: backend.makeBackend(threads: threads))
+        let backend = try backend.makeBackend(threads: threads)
         let table = try Table(contentsOf: URL(fileURLWithPath: data))
         let rows = Array(0..<table.rowCount)
-        let examples = try encodeTexts(table: table, rows: rows, text: textColumn, pair: textPairColumn,
-                                       tokenizer: checkpoint.tokenizer, maxLength: maxLength)
         let ids = try idColumn.map { try table.column($0) } ?? rows.map(String.init)
-        let outputs = try checkpoint.outputs(for: examples, batchSize: batchSize)
-        let K = checkpoint.model.layout.K
+        // Per row: the regression output, or the K class probabilities; summed over the models.
+        var ensemble: (task: Task, labels: [String], sums: [Double])?
+        for folder in model {
+            let checkpoint = try CheckpointModel(folder: folder, backend: backend)
+            let examples = try encodeTexts(table: table, rows: rows, text: textColumn, pair: textPairColumn,
+                                           tokenizer: checkpoint.tokenizer, maxLength: maxLength)
+            let outputs = try checkpoint.outputs(for: examples, batchSize: batchSize).map(Double.init)
+            let values = checkpoint.task == .regression ? outputs : softmaxRows(outputs, K: checkpoint.model.layout.K)
+            guard let first = ensemble else {
+                ensemble = (checkpoint.task, checkpoint.labels, values)
+                continue
+            }
+            guard checkpoint.task == first.task, checkpoint.labels == first.labels else {
+                let describe = { (task: Task, labels: [String]) in
+                    task == .regression ? "regression" : "classification into \(labels.joined(separator: ", "))" }
+                throw CheckpointError.invalidValue(
+                    file: URL(fileURLWithPath: folder).appendingPathComponent("config.json").path, key: "id2label",
+                    value: describe(checkpoint.task, checkpoint.labels),
+                    reason: "differs from \(model[0])'s \(describe(first.task, first.labels)); an ensemble needs one task")
+            }
+            ensemble!.sums = zip(first.sums, values).map(+)
+        }
+        let (task, labels, sums) = ensemble!
+        let K = task == .regression ? 1 : labels.count
         var csv = "id,prediction\n"
         for row in rows {
-            let prediction: String
-            if checkpoint.task == .regression {
-                prediction = String(outputs[row])
-            } else {
-                let logits = outputs[(row * K)..<((row + 1) * K)]
-                prediction = checkpoint.labels[logits.firstIndex(of: logits.max()!)! - row * K]
-            }
+            let scores = sums[(row * K)..<((row + 1) * K)].map { $0 / Double(model.count) }
+            let prediction = task == .regression
+                ? String(Float(scores[0])) : labels[scores.firstIndex(of: scores.max()!)!]
             csv += "\(csvField(ids[row])),\(csvField(prediction))\n"
         }
         try AtomicFile.save(Data(csv.utf8), to: URL(fileURLWithPath: output))
         print("wrote \(rows.count) predictions to \(output)")
+    }
+
+    /// Each row of K logits as probabilities.
+    private func softmaxRows(_ logits: [Double], K: Int) -> [Double] {
+        stride(from: 0, to: logits.count, by: K).flatMap { start -> [Double] in
+            let row = logits[start..<(start + K)], largest = row.max()!
+            let exponentials = row.map { exp($0 - largest) }
+            let sum = exponentials.reduce(0, +)
+            return exponentials.map { $0 / sum }
+        }
     }
 
     /// RFC 4180 quoting, only where a field needs it.

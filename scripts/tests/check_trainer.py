@@ -270,6 +270,20 @@ def main() -> None:
             if abs(rmse - final["rmse"]) > 1e-4 * max(1.0, final["rmse"]):
                 fail(f"predict: the predictions' RMSE {rmse} differs from training's final evaluation {final['rmse']}")
             print(f"  evaluate and predict agree with training's final evaluation (rmse {final['rmse']:.4f})")
+            single = {}
+            for step in (10, 20):
+                out = work / f"predictions-{step}.csv"
+                r.run(f"predict checkpoint-{step}", [str(r.binary), "predict", "--model", str(work / "r1" / f"checkpoint-{step}"),
+                                                   "--data", str(validation), "--max-length", "48", "--output", str(out)])
+                single[step] = np.array([float(row.split(",")[1]) for row in out.read_text().splitlines()[1:]])
+            ensemble = work / "predictions-ensemble.csv"
+            r.run("predict, an ensemble of checkpoints 10 and 20",
+                  [str(r.binary), "predict", "--model", str(work / "r1" / "checkpoint-10"), "--model",
+                   str(work / "r1" / "checkpoint-20"), "--data", str(validation), "--max-length", "48", "--output", str(ensemble)])
+            averaged = np.array([float(row.split(",")[1]) for row in ensemble.read_text().splitlines()[1:]])
+            if np.abs(averaged - (single[10] + single[20]) / 2).max() > 1e-6 * np.abs(averaged).max():
+                fail("predict with two --model folders: the predictions are not the mean of the two models'")
+            print("  predict with two --model folders writes the mean of their predictions")
 
         if 7 in sections:
             print("7. config file, and --keep")
