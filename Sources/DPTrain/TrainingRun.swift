@@ -47,6 +47,8 @@ public struct TrainingConfiguration: Sendable {
     public var seed: UInt64 = 42
     public var logEvery = 10
     public var evalEvery: Int?
+    /// Instead of evalEvery: this many evaluations an epoch, every floor(steps per epoch / N) steps.
+    public var evalsPerEpoch: Int?
     public var evalBatchSize = 64
     public var metricForBest: String?
     public var output: URL?
@@ -220,7 +222,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.validationSplit = split?.description
     settings.seed = configuration.seed
     settings.logEvery = configuration.logEvery
-    settings.evalEvery = configuration.evalEvery
+    settings.evalEvery = configuration.evalEvery ?? configuration.evalsPerEpoch.map { max(1, schedule.stepsPerEpoch / $0) }
     settings.evalBatchSize = configuration.evalBatchSize
     settings.output = configuration.output
     settings.saveEvery = configuration.saveEvery

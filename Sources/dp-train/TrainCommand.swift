@@ -85,6 +85,8 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Also log the gradient norm of each layer (before clipping).")
     var logLayerGradNorms = false
     @Option(name: .long, help: "Evaluate every N steps (and always at the end).") var evalEvery: Int?
+    @Option(name: .long, help: "Evaluate this many times an epoch, evenly spaced, as Mosbach et al. do (3); instead of --eval-every.")
+    var evalsPerEpoch: Int?
     @Option(name: .long, help: "Examples per evaluation batch on one rank.") var evalBatchSize = 64
     @Option(name: .long, help: "The evaluation metric that picks the best checkpoint (rmse, pearson, accuracy, f1, mcc, ...).")
     var metricForBest: String?
@@ -119,6 +121,10 @@ struct Train: ParsableCommand {
         try positive(maxSteps, "max-steps")
         try positive(logEvery, "log-every")
         try positive(evalEvery, "eval-every")
+        try positive(evalsPerEpoch, "evals-per-epoch")
+        if evalEvery != nil, evalsPerEpoch != nil {
+            throw ValidationError("--eval-every and --evals-per-epoch exclude each other")
+        }
         try positive(evalBatchSize, "eval-batch-size")
         try positive(saveEvery, "save-every")
         try positive(keep, "keep")
@@ -197,6 +203,7 @@ struct Train: ParsableCommand {
         c.seed = seed
         c.logEvery = logEvery
         c.evalEvery = evalEvery
+        c.evalsPerEpoch = evalsPerEpoch
         c.evalBatchSize = evalBatchSize
         c.metricForBest = metricForBest
         c.output = output.map { URL(fileURLWithPath: $0) }

@@ -21,7 +21,8 @@ Each check exits non-zero with a message naming what differed:
   6. evaluate and predict on the final checkpoint agree with training's last evaluation;
   7. --config FILE (YAML) gives the same run as the command line, which overrides it; an unknown
      key names the key and the file; --keep K keeps the newest K checkpoints plus the best;
-     --log-layer-grad-norms logs per-layer norms that make up the global norm;
+     --log-layer-grad-norms logs per-layer norms that make up the global norm; --evals-per-epoch 2
+     evaluates twice an epoch;
   8. --precision bf16 and tf32 against fp32 over 200 steps: every 20-step window's mean loss within
      1% of fp32's, the curves not identical (the rounding took effect), and tf32 (10 mantissa
      bits) closer to fp32 than bf16 (7 bits) by the median step;
@@ -319,6 +320,17 @@ def main() -> None:
                 if set(groups) != {"embeddings", "layer_0", "layer_1", "head"} or abs(total - record["grad_norm"]) > 1e-4 * total:
                     fail(f"--log-layer-grad-norms: step {record['step']}: {groups} do not make up grad_norm {record['grad_norm']}")
             print("  --log-layer-grad-norms: the per-layer norms make up the global norm at every step")
+            head = work / "head-64.tsv"
+            head.write_text("\n".join(args.data.read_text(encoding="utf-8").splitlines()[:65]) + "\n", encoding="utf-8")
+            options = r.train_args(work / "evals", "--train", str(head), "--epochs", "2", "--evals-per-epoch", "2")
+            for option in ("--max-steps", "--eval-every"):
+                at = options.index(option)
+                options = options[:at] + options[at + 2:]
+            r.run("--evals-per-epoch 2 over 2 epochs of 4 steps", options)
+            steps = [e["step"] for e in evaluations(work / "evals")]
+            if steps != [2, 4, 6, 8]:
+                fail(f"--evals-per-epoch 2 with 4 steps an epoch evaluated at steps {steps}, expected [2, 4, 6, 8]")
+            print(f"  --evals-per-epoch 2: evaluated at steps {steps}")
 
         if 8 in sections:
             print("8. --precision bf16 and tf32 against fp32, 200 steps")
