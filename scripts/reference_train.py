@@ -62,7 +62,7 @@ def read_rows(path):
 
 def regression_metrics(predictions, targets):
     # Here rather than at the top, so that check_recipe_vs_pytorch.py, which borrows
-    # layer_rate_scale, runs where SciPy is absent (the GPU machine).
+    # parameter_groups, runs where SciPy is absent (the GPU machine).
     from scipy import stats
 
     p, t = np.asarray(predictions, dtype=np.float64), np.asarray(targets, dtype=np.float64)

@@ -13,8 +13,8 @@ fresh weights) and train 30 steps on the same batches of real sentences, with dr
 - dp-train's data order (DataSchedule: a Fisher-Yates shuffle per epoch driven by splitmix64,
   ported here), batches padded to their longest member;
 - mean squared error; torch.nn.utils.clip_grad_norm_ at 1.0; torch.optim.AdamW with one group
-  per (learning rate, decays?) pair: no decay on biases or LayerNorm, and the layer-wise rates of
-  --layer-lr-decay as scripts/reference_train.py builds them;
+  per (learning rate, decays?) pair, scripts/reference_train.py's parameter_groups: no decay on
+  biases or LayerNorm, and the layer-wise rates of --layer-lr-decay;
 - get_linear_schedule_with_warmup over ceil(10%) of the steps.
 
 Every step's loss must agree within 1e-5 relative, and every tensor of the final model within
@@ -36,7 +36,7 @@ from transformers import AutoTokenizer, BertForSequenceClassification, BertModel
 from transformers.utils import logging as transformers_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from reference_train import layer_rate_scale  # noqa: E402
+from reference_train import parameter_groups  # noqa: E402
 
 STEPS, BATCH, MAX_LENGTH, LR, LAYER_DECAY, SEED, ROWS = 30, 16, 48, 1e-4, 0.8, 7, 200
 LOSS_TOLERANCE = 1e-5
@@ -98,13 +98,7 @@ def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float) -
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = BertForSequenceClassification.from_pretrained(model_dir)
     model.train()
-    layers = model.config.num_hidden_layers
-    groups = {}
-    for name, parameter in model.named_parameters():
-        decays = not (name.endswith("bias") or "LayerNorm" in name)
-        groups.setdefault((layer_rate_scale(name, layers, layer_decay), decays), []).append(parameter)
-    optimizer = torch.optim.AdamW([{"params": ps, "lr": LR * scale, "weight_decay": 0.01 if decays else 0.0}
-                                   for (scale, decays), ps in groups.items()], lr=LR, betas=(0.9, 0.999), eps=1e-6)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01, LR, layer_decay), lr=LR, betas=(0.9, 0.999), eps=1e-6)
     warmup = math.ceil(0.1 * STEPS)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda k: k / warmup if k < warmup else max(0.0, (STEPS - k) / (STEPS - warmup)))

@@ -77,6 +77,14 @@ class Runner:
         return ["mpirun", "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
 
 
+def without(options: list, *names: str) -> list:
+    """`options` less each named option and the value after it."""
+    for name in names:
+        at = options.index(name)
+        options = options[:at] + options[at + 2:]
+    return options
+
+
 def single_error_line(name: str, result: subprocess.CompletedProcess, expected: str) -> str:
     """The one line a refused run printed, which must contain `expected`."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -323,10 +331,7 @@ def main() -> None:
             head = work / "head-64.tsv"
             head.write_text("\n".join(args.data.read_text(encoding="utf-8").splitlines()[:65]) + "\n", encoding="utf-8")
             options = r.train_args(work / "evals", "--train", str(head), "--epochs", "2", "--evals-per-epoch", "2")
-            for option in ("--max-steps", "--eval-every"):
-                at = options.index(option)
-                options = options[:at] + options[at + 2:]
-            r.run("--evals-per-epoch 2 over 2 epochs of 4 steps", options)
+            r.run("--evals-per-epoch 2 over 2 epochs of 4 steps", without(options, "--max-steps", "--eval-every"))
             steps = [e["step"] for e in evaluations(work / "evals")]
             if steps != [2, 4, 6, 8]:
                 fail(f"--evals-per-epoch 2 with 4 steps an epoch evaluated at steps {steps}, expected [2, 4, 6, 8]")
@@ -382,9 +387,7 @@ def main() -> None:
         if 10 in sections:
             print("10. --folds and --fold")
             def fold_args(output: Path, fold: int, *extra: str) -> list:
-                options = r.train_args(output, "--folds", "3", "--fold", str(fold), *extra)
-                at = options.index("--validation-fraction")
-                return options[:at] + options[at + 2:]
+                return without(r.train_args(output, "--folds", "3", "--fold", str(fold), *extra), "--validation-fraction")
             held_out = []
             for fold in range(3):
                 r.run(f"--folds 3 --fold {fold}", fold_args(work / f"fold-{fold}", fold))
