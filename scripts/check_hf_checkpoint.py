@@ -11,7 +11,9 @@ DIR holds config.json and model.safetensors in the layout of scripts/golden.py. 
                             and "classifier.bias" (K) of model.safetensors. The base model gets a pooler only
                             if model.safetensors has pooler weights, so an unused pooler is neither required
                             nor rejected.
-Loading must report no missing, unexpected (other than our classifier.* head) or mismatched keys.
+  "attention"               the same, pooled by softmax over the unmasked tokens of v . tanh(W h + b), from
+                            "attention_pool.dense.weight" (H, H), ".dense.bias" (H), ".score.weight" (1, H)
+Loading must report no missing, unexpected (other than our head's keys) or mismatched keys.
 
 EXPECTED.safetensors needs input_ids (B, T), attention_mask (B, T) and logits (B, K); token_type_ids (B, T) is
 used when present. Position ids are left to transformers. The forward runs in float32, eval mode (no dropout),
@@ -38,6 +40,7 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 ATOL = 1e-4
 RTOL = 1e-4
 HEAD_KEYS = {"classifier.weight", "classifier.bias"}
+ATTENTION_KEYS = {"attention_pool.dense.weight", "attention_pool.dense.bias", "attention_pool.score.weight"}
 
 
 class CheckFailed(Exception):
@@ -95,16 +98,20 @@ def load_model(model_dir: Path):
 
         return forward
 
-    if pooling not in ("mean", "first_token"):
-        raise CheckFailed(f"{config_path}: dp_train_pooling is {pooling!r}, not pooler|roberta_head|mean|first_token")
+    if pooling not in ("mean", "first_token", "attention"):
+        raise CheckFailed(
+            f"{config_path}: dp_train_pooling is {pooling!r}, not pooler|roberta_head|mean|first_token|attention"
+        )
+    head_keys = HEAD_KEYS | (ATTENTION_KEYS if pooling == "attention" else set())
     with safe_open(weights_path, "pt") as f:
         keys = set(f.keys())
-        if not HEAD_KEYS <= keys:
-            raise CheckFailed(f"{weights_path}: no {sorted(HEAD_KEYS - keys)} for the {pooling} head")
-        weight, bias = f.get_tensor("classifier.weight").float(), f.get_tensor("classifier.bias").float()
-    has_pooler = any("pooler" in key.split(".") for key in keys)
+        if not head_keys <= keys:
+            raise CheckFailed(f"{weights_path}: no {sorted(head_keys - keys)} for the {pooling} head")
+        head = {key: f.get_tensor(key).float() for key in head_keys}
+    weight, bias = head["classifier.weight"], head["classifier.bias"]
+    has_pooler = any("pooler" in key.split(".") for key in keys - head_keys)
     base, info = AutoModel.from_pretrained(model_dir, add_pooling_layer=has_pooler, **common)
-    check_loading_info(info, allowed_unexpected=HEAD_KEYS)
+    check_loading_info(info, allowed_unexpected=head_keys)
     base.eval()
     if weight.ndim != 2 or weight.shape[1] != base.config.hidden_size or bias.shape != (weight.shape[0],):
         raise CheckFailed(f"classifier.weight {tuple(weight.shape)} / bias {tuple(bias.shape)} do not fit hidden "
@@ -117,6 +124,12 @@ def load_model(model_dir: Path):
         if pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(last.dtype)
             pooled = (last * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        elif pooling == "attention":
+            hidden = torch.tanh(torch.nn.functional.linear(
+                last, head["attention_pool.dense.weight"], head["attention_pool.dense.bias"]))
+            scores = torch.nn.functional.linear(hidden, head["attention_pool.score.weight"]).squeeze(-1)
+            weights = torch.softmax(scores.masked_fill(attention_mask == 0, float("-inf")), dim=1)
+            pooled = (weights.unsqueeze(-1) * last).sum(dim=1)
         else:
             pooled = last[:, 0]
         return torch.nn.functional.linear(pooled, weight, bias)

@@ -13,12 +13,13 @@ Each case is a folder <out>/<case>/ with three files:
                                            "roberta_head"  RobertaForSequenceClassification (dense+tanh+out_proj on token 0)
                                            "mean"          base model + masked mean over tokens + Linear(H, K)
                                            "first_token"   base model + last_hidden_state[:, 0] + Linear(H, K)
+                                           "attention"     base model + attention pooling (below) + Linear(H, K)
                        "num_labels": K
                        "problem_type": "regression" (K == 1, MSE) or "single_label_classification" (cross-entropy)
   model.safetensors  what save_pretrained writes. For "pooler"/"roberta_head" that is the whole
                      *ForSequenceClassification, keys prefixed "bert." / "roberta." / "albert."; the head keys are
                      "classifier.weight"/"classifier.bias" (BERT, ALBERT) or "classifier.dense.*"/"classifier.out_proj.*"
-                     (RoBERTa). For "mean"/"first_token" it is the BASE model, keys NOT prefixed (as the
+                     (RoBERTa). For "mean"/"first_token"/"attention" it is the BASE model, keys NOT prefixed (as the
                      sentence-transformers checkpoints are, e.g. "embeddings.word_embeddings.weight"), plus our head
                      "classifier.weight" (K, H) and "classifier.bias" (K). Base models for these heads are built
                      without a pooler, so every stored tensor gets a gradient.
@@ -44,8 +45,13 @@ exactly as PyTorch returns them; Linear weights are (out, in) as nn.Linear store
                                first layer (the embeddings output; for ALBERT AFTER embedding_hidden_mapping_in),
                                i is the output of layer i-1. Pad positions are included as computed.
   pooled_output    (B, H)     only where the model has a pooler (BERT/ALBERT "pooler"): tanh(W h[:, 0] + b)
-  pooled           (B, H)     only for "mean"/"first_token": the vector the classifier consumes.
+  pooled           (B, H)     only for "mean"/"first_token"/"attention": the vector the classifier consumes.
                                mean: sum_t(mask * h_last) / max(sum_t mask, 1e-9)   (sentence-transformers' formula)
+                               attention: sum_t(a_t * h_last[:, t]) with a = softmax over the unmasked tokens
+                               of v . tanh(W h_last[:, t] + b), padding -inf (the CommonLit attention head);
+                               W, b, v are "attention_pool.dense.weight" (H, H), ".dense.bias" (H) and
+                               "attention_pool.score.weight" (1, H), which has no bias
+  attention_weights (B, T)    only for "attention": a
   logits           (B, K)
   loss             (1)        the transformers loss, a mean over the batch: MSE(logits.squeeze(), labels) for
                                regression, cross-entropy for classification
@@ -116,7 +122,7 @@ FAMILIES = {
 @dataclass
 class Case:
     family: str  # "bert" | "roberta" | "albert"
-    pooling: str  # "pooler" | "roberta_head" | "mean" | "first_token"
+    pooling: str  # "pooler" | "roberta_head" | "mean" | "first_token" | "attention"
     num_labels: int
     seed: int
     config: dict = field(default_factory=dict)  # overrides of TINY
@@ -139,6 +145,10 @@ CASES = {
         2,
         1006,
         dict(embedding_size=16, num_hidden_layers=3, num_hidden_groups=1, inner_group_num=1, hidden_act="gelu_new"),
+    ),
+    "bert-regression-attention": Case("bert", "attention", 1, 1008, dict(hidden_act="gelu")),
+    "roberta-classification-attention": Case(
+        "roberta", "attention", 3, 1009, dict(pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5)
     ),
     # layer i uses group int(i / (L / G)): layers 0,1 -> group 0, layers 2,3 -> group 1.
     "albert-regression-groups": Case(
@@ -163,14 +173,18 @@ def problem_type(num_labels: int) -> str:
 
 
 class PooledHead(nn.Module):
-    """A base encoder + masked mean or first-token pooling + Linear(H, K); the loss is transformers'."""
+    """A base encoder + masked mean, first-token or attention pooling + Linear(H, K); the loss is transformers'."""
 
     def __init__(self, base: nn.Module, pooling: str, num_labels: int):
         super().__init__()
         self.base = base
         self.pooling = pooling
         self.num_labels = num_labels
-        self.classifier = nn.Linear(base.config.hidden_size, num_labels)
+        hidden = base.config.hidden_size
+        if pooling == "attention":
+            self.attention_dense = nn.Linear(hidden, hidden)
+            self.attention_score = nn.Linear(hidden, 1, bias=False)
+        self.classifier = nn.Linear(hidden, num_labels)
 
     def forward(self, input_ids, attention_mask, token_type_ids, labels):
         out = self.base(
@@ -186,6 +200,10 @@ class PooledHead(nn.Module):
             pooled = (last * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         elif self.pooling == "first_token":
             pooled = last[:, 0]
+        elif self.pooling == "attention":
+            scores = self.attention_score(torch.tanh(self.attention_dense(last))).squeeze(-1)  # (B, T)
+            weights = torch.softmax(scores.masked_fill(attention_mask == 0, float("-inf")), dim=1)
+            pooled = (weights.unsqueeze(-1) * last).sum(dim=1)
         else:
             raise ValueError(f"unknown pooling {self.pooling!r}")
         logits = self.classifier(pooled)  # (B, K)
@@ -193,11 +211,18 @@ class PooledHead(nn.Module):
             loss = nn.functional.mse_loss(logits.squeeze(), labels.squeeze())
         else:
             loss = nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-        return dict(loss=loss, logits=logits, pooled=pooled, hidden_states=out.hidden_states)
+        result = dict(loss=loss, logits=logits, pooled=pooled, hidden_states=out.hidden_states)
+        if self.pooling == "attention":
+            result["attention_weights"] = weights
+        return result
 
     def named_checkpoint_parameters(self):
         """(key in model.safetensors, parameter): the base model's own names, then the head."""
         yield from self.base.named_parameters()
+        if self.pooling == "attention":
+            yield "attention_pool.dense.weight", self.attention_dense.weight
+            yield "attention_pool.dense.bias", self.attention_dense.bias
+            yield "attention_pool.score.weight", self.attention_score.weight
         yield "classifier.weight", self.classifier.weight
         yield "classifier.bias", self.classifier.bias
 
@@ -307,6 +332,8 @@ def compute_golden(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str
         golden["pooled_output"] = pooler_output
     if isinstance(model, PooledHead):
         golden["pooled"] = out["pooled"]
+    if "attention_weights" in out:
+        golden["attention_weights"] = out["attention_weights"]
     golden["logits"] = out["logits"]
     golden["loss"] = out["loss"].reshape(1)
 
@@ -333,8 +360,9 @@ def save_model_folder(model: nn.Module, pooling: str, num_labels: int, out_dir: 
         with safe_open(weights, "pt") as f:
             metadata = f.metadata()
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-        tensors["classifier.weight"] = model.classifier.weight.detach().contiguous()
-        tensors["classifier.bias"] = model.classifier.bias.detach().contiguous()
+        for name, p in model.named_checkpoint_parameters():
+            if name not in tensors:
+                tensors[name] = p.detach().contiguous()
         save_file(tensors, weights, metadata=metadata)
 
     config_path = out_dir / "config.json"

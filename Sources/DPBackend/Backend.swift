@@ -330,6 +330,22 @@ public protocol Backend: AnyObject {
                           dOut: UnsafePointer<Float>,                     // (B, C)
                           attentionMask: UnsafePointer<Float>,            // (B, T)
                           B: Int, T: Int, C: Int)
+    /// The attention pooling head's last step: weights = the scores' softmax over the tokens whose
+    /// mask is 1 (padding gets exactly 0), out = the weighted sum of the token states.
+    func attentionPoolForward(out: UnsafeMutablePointer<Float>,           // (B, C)
+                              weights: UnsafeMutablePointer<Float>,       // (B, T)
+                              scores: UnsafePointer<Float>,               // (B, T)
+                              input: UnsafePointer<Float>,                // (B, T, C)
+                              attentionMask: UnsafePointer<Float>,        // (B, T)
+                              B: Int, T: Int, C: Int)
+    /// Writes dInput's weighted-sum part, weights[b, t] dOut[b], which the score's path then
+    /// adds to, and dScores, softmax's backward of dOut . input[b, t].
+    func attentionPoolBackward(dInput: UnsafeMutablePointer<Float>,       // (B, T, C)
+                               dScores: UnsafeMutablePointer<Float>,      // (B, T)
+                               dOut: UnsafePointer<Float>,                // (B, C)
+                               weights: UnsafePointer<Float>,             // (B, T)
+                               input: UnsafePointer<Float>,               // (B, T, C)
+                               B: Int, T: Int, C: Int)
 
     // MARK: Losses (forward and backward fused; the gradient is of gradScale * sum of losses)
 

@@ -107,12 +107,19 @@ final class ActivationStore {
     let embeddingProjectionInput: SavedOperand  // (N, E), ALBERT only
     let denseInputOperand: SavedOperand         // (B, C), the pooler's or RoBERTa head's dense input
     let classifierInputOperand: SavedOperand    // (B, C)
+    /// The attention head's products' inputs: the last state, and tanh(W h + b). // (N, C) each
+    let lastStateOperand: SavedOperand
+    let attentionHiddenOperand: SavedOperand
     /// Backward's rounded copy of one linear layer's dOut at a time: each is read by the product
     /// right after the op that writes it. // (max(N I, N 3C, B K))
     let dOutCopy: UnsafeMutableRawPointer?
 
     // Head.
-    let features: UnsafeMutablePointer<Float>        // (B, C), first token or mean
+    let features: UnsafeMutablePointer<Float>        // (B, C), first token, mean or attention's sum
+    // The attention head's; empty for the other heads.
+    let attentionHidden: UnsafeMutablePointer<Float> // (N, C), tanh(W h + b)
+    let attentionScores: UnsafeMutablePointer<Float> // (B, T)
+    let attentionWeights: UnsafeMutablePointer<Float> // (B, T), softmax over the tokens
     let denseInput: UnsafeMutablePointer<Float>      // (B, C), RoBERTa head: features after dropout
     let poolerOutput: UnsafeMutablePointer<Float>    // (B, C), after dense and tanh
     let classifierInput: UnsafeMutablePointer<Float> // (B, C), after dropout
@@ -131,6 +138,7 @@ final class ActivationStore {
     let dEmbeddingNormed: UnsafeMutablePointer<Float> // (N, E)
     let dHeadA: UnsafeMutablePointer<Float>          // (B, C)
     let dHeadB: UnsafeMutablePointer<Float>          // (B, C)
+    let dAttentionScores: UnsafeMutablePointer<Float> // (B, T), the attention head's
 
     init(layout: EncoderLayout, backend: Backend, B: Int, T: Int) {
         self.backend = backend
@@ -139,6 +147,8 @@ final class ActivationStore {
         let N = B * T
         let (E, C, I, NH, K) = (layout.E, layout.C, layout.I, layout.NH, layout.K)
         let applications = layout.schedule.count
+        let attentionHead = layout.head.pooling == .attention
+        let attentionCount = attentionHead ? N * C + 3 * N : 0
         let perBlock = N * 3 * C + B * NH * T * T + N * C * 4 + N * I * 2 + N * 4
         let total = N + B
             + N * E * 2 + N * 2
@@ -146,11 +156,13 @@ final class ActivationStore {
             + applications * perBlock
             + B * C * 4 + B * K * 2 + B
             + N * C * 3 + N * I + N * 3 * C + B * NH * T * T + N * E * 2 + B * C * 2
+            + attentionCount
         storage = backend.allocate(count: total)
         indexStorage = backend.allocateIndices(count: 3 * N + 2 * B)
         var arena = Arena(base: storage, capacity: total)
         let dOutCount = max(N * I, N * 3 * C, B * K)
         let operandCount = applications * (N * 6 * C + N * I) + N * E + B * C * 2 + dOutCount
+            + (attentionHead ? 2 * N * C : 0)
         operandStorage = backend.precision == .fp32 ? nil : backend.allocateOperands(count: operandCount)
         var operands = OperandArena(base: operandStorage, elementBytes: backend.operandBytes)
 
@@ -178,6 +190,9 @@ final class ActivationStore {
         denseInput = arena.take(B * C)
         poolerOutput = arena.take(B * C)
         classifierInput = arena.take(B * C)
+        attentionHidden = arena.take(attentionHead ? N * C : 0)
+        attentionScores = arena.take(attentionHead ? N : 0)
+        attentionWeights = arena.take(attentionHead ? N : 0)
         let savedStates = states
         blockOperands = zip(blocks, 0..<applications).map { block, application in
             BlockOperands(input: operands.saved(savedStates[application], count: N * C),
@@ -190,6 +205,8 @@ final class ActivationStore {
         denseInputOperand = operands.saved(layout.head.pooling == .robertaHead ? denseInput : features, count: B * C)
         classifierInputOperand = operands.saved(classifierInput, count: B * C)
         dOutCopy = operands.room(dOutCount)
+        lastStateOperand = operands.saved(states[applications], count: attentionHead ? N * C : 0)
+        attentionHiddenOperand = operands.saved(attentionHidden, count: attentionHead ? N * C : 0)
         logits = arena.take(B * K)
         dLogits = arena.take(B * K)
         losses = arena.take(B)
@@ -204,6 +221,7 @@ final class ActivationStore {
         dEmbeddingNormed = arena.take(N * E)
         dHeadA = arena.take(B * C)
         dHeadB = arena.take(B * C)
+        dAttentionScores = arena.take(attentionHead ? N : 0)
         // `total` is worked out apart from the takes above; a size that is too large would
         // otherwise waste memory without a word.
         precondition(arena.used == total, "activation arena sized for \(total) floats, carved \(arena.used)")

@@ -1,5 +1,5 @@
 // BertForSequenceClassification, RobertaForSequenceClassification and
-// AlbertForSequenceClassification (plus first-token and mean-pooled heads), forward and
+// AlbertForSequenceClassification (plus first-token, mean-pooled and attention heads), forward and
 // backward, on any Backend. It must match transformers: BertEmbeddings -> BertLayer x L
 // (post-LayerNorm: attention, dense, dropout, add & norm; intermediate GELU, dense, dropout,
 // add & norm) -> head. ALBERT adds the embedding projection and runs shared blocks.
@@ -79,6 +79,10 @@ public final class EncoderModel {
     public func pooledFeatures() -> [Float] { download(activations.features, count: current.B * layout.C) }
     public func poolerOutput() -> [Float] { download(activations.poolerOutput, count: current.B * layout.C) }
     public func logits() -> [Float] { download(activations.logits, count: current.B * layout.K) }
+    /// The attention head's softmax over the tokens. // (B, T)
+    public func attentionPoolWeights() -> [Float] {
+        download(activations.attentionWeights, count: layout.attentionPool == nil ? 0 : current.B * current.T)
+    }
 
     private var activations: ActivationStore {
         guard let store else { preconditionFailure("forward has not run") }
@@ -174,7 +178,8 @@ public final class EncoderModel {
         let hidden = current.dropout?.hidden ?? 0, attention = current.dropout?.attention ?? 0
         // In tf32 and bf16, LayerNorm and GELU write the next product's rounded operands as they
         // write their outputs; the embeddings' output and attention's get a pass of their own.
-        let nextInput = application + 1 < layout.schedule.count ? activations.blockOperands[application + 1].input : nil
+        let nextInput = application + 1 < layout.schedule.count ? activations.blockOperands[application + 1].input
+            : layout.attentionPool == nil ? nil : activations.lastStateOperand
 
         if application == 0 { round(o.input, count: N * C) }
         backend.matmulForward(out: a.qkv, input: operands(o.input), weight: weight(w.qkvWeight),
@@ -220,6 +225,8 @@ public final class EncoderModel {
             backend.meanPoolForward(out: a.features, input: last, attentionMask: a.attentionMask, B: B, T: T, C: C)
         case .pooler, .firstToken, .robertaHead:
             backend.firstTokenForward(out: a.features, input: last, B: B, T: T, C: C)
+        case .attention:
+            attentionHeadForward(B: B, T: T)
         }
         var vector = a.features
         if let dense = l.poolerDense {
@@ -239,6 +246,20 @@ public final class EncoderModel {
         backend.matmulForward(out: a.logits, input: operands(a.classifierInputOperand),
                               weight: weight(l.classifier.weight), bias: parameter(l.classifier.bias),
                               N: B, C: C, OC: l.K)
+    }
+
+    private func attentionHeadForward(B: Int, T: Int) {
+        let a = activations, N = B * T, C = layout.C
+        guard let pool = layout.attentionPool else { preconditionFailure("an attention head without its tensors") }
+        backend.matmulForward(out: a.attentionHidden, input: operands(a.lastStateOperand),
+                              weight: weight(pool.denseWeight), bias: parameter(pool.denseBias), N: N, C: C, OC: C)
+        backend.tanhForward(out: a.attentionHidden, input: a.attentionHidden, count: N * C)
+        round(a.attentionHiddenOperand, count: N * C)
+        backend.matmulForward(out: a.attentionScores, input: operands(a.attentionHiddenOperand),
+                              weight: weight(pool.scoreWeight), bias: nil, N: N, C: C, OC: 1)
+        backend.attentionPoolForward(out: a.features, weights: a.attentionWeights, scores: a.attentionScores,
+                                     input: a.states[layout.schedule.count], attentionMask: a.attentionMask,
+                                     B: B, T: T, C: C)
     }
 
     // MARK: Loss
@@ -310,7 +331,31 @@ public final class EncoderModel {
             backend.meanPoolBackward(dInput: a.dState, dOut: dFeatures, attentionMask: a.attentionMask, B: B, T: T, C: C)
         case .pooler, .firstToken, .robertaHead:
             backend.firstTokenBackward(dInput: a.dState, dOut: dFeatures, B: B, T: T, C: C)
+        case .attention:
+            attentionHeadBackward(dFeatures: dFeatures, B: B, T: T)
         }
+    }
+
+    /// The last state's gradient has two paths: the weighted sum, and each token's score.
+    private func attentionHeadBackward(dFeatures: UnsafePointer<Float>, B: Int, T: Int) {
+        let a = activations, N = B * T, C = layout.C
+        guard let pool = layout.attentionPool else { preconditionFailure("an attention head without its tensors") }
+        backend.attentionPoolBackward(dInput: a.dState, dScores: a.dAttentionScores, dOut: dFeatures,
+                                      weights: a.attentionWeights, input: a.states[layout.schedule.count],
+                                      B: B, T: T, C: C)
+        let dScores = dOutOperand(a.dAttentionScores)
+        round(dScores, count: N)
+        backend.matmulBackward(dInput: a.dResidual, accumulatesDInput: false, dWeight: gradient(pool.scoreWeight),
+                               dBias: nil, dOut: a.dAttentionScores, dOutOperands: operands(dScores),
+                               input: operands(a.attentionHiddenOperand), weight: weight(pool.scoreWeight),
+                               N: N, C: C, OC: 1)
+        backend.tanhBackward(dInput: a.dResidual, dOut: a.dResidual, out: a.attentionHidden, count: N * C)
+        let dHidden = dOutOperand(a.dResidual)
+        round(dHidden, count: N * C)
+        backend.matmulBackward(dInput: a.dState, accumulatesDInput: true, dWeight: gradient(pool.denseWeight),
+                               dBias: gradient(pool.denseBias), dOut: a.dResidual, dOutOperands: operands(dHidden),
+                               input: operands(a.lastStateOperand), weight: weight(pool.denseWeight),
+                               N: N, C: C, OC: C)
     }
 
     /// On entry dState holds the gradient of this application's output; on exit, of its input.

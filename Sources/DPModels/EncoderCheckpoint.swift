@@ -70,7 +70,7 @@ extension EncoderModel {
 
     /// The name a tensor gets in a saved task model: the head at top level, the rest prefixed.
     func checkpointName(_ name: String) -> String {
-        name.hasPrefix("classifier.") ? name : layout.prefix + name
+        layout.isOutsideEncoder(name) ? name : layout.prefix + name
     }
 
     /// Writes config.json and model.safetensors (atomically) plus `extraFiles` such as the tokenizer.

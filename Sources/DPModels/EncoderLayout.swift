@@ -16,6 +16,9 @@ public enum Pooling: String, Sendable, CaseIterable {
     case mean
     /// RobertaClassificationHead: first token, dense, tanh, out_proj.
     case robertaHead = "roberta_head"
+    /// The CommonLit notebooks' attention head: a score v . tanh(W h_t + b) per token, softmax
+    /// over the tokens that are not padding, and the weighted sum of their final states.
+    case attention
 }
 
 public enum Task: String, Sendable, CaseIterable {
@@ -79,6 +82,9 @@ public struct EncoderLayout: Sendable {
     public let schedule: [Int]
     /// Dense + tanh before the classifier: BertPooler, AlbertPooler, or RoBERTa's classifier.dense.
     public let poolerDense: (weight: Int, bias: Int)?  // (C, C), (C)
+    /// The attention head's W and b, and its score vector v. The score has no bias: softmax
+    /// ignores a shift shared by every token, so its gradient would be round-off alone.
+    public let attentionPool: (denseWeight: Int, denseBias: Int, scoreWeight: Int)?  // (C, C), (C), (1, C)
     public let classifier: (weight: Int, bias: Int)    // (K, C), (K)
 
     /// The `model_type` prefix transformers puts before the encoder's tensors in a task model.
@@ -129,12 +135,16 @@ public struct EncoderLayout: Sendable {
         let denseName: String? = switch head.pooling {
         case .pooler: config.modelType == .albert ? "pooler" : "pooler.dense"
         case .robertaHead: "classifier.dense"
-        case .firstToken, .mean: nil
+        case .firstToken, .mean, .attention: nil
         }
         poolerDense = denseName.map { name in
             (table.append(name + ".weight", [C, C], decays: true, layer: nil),
              table.append(name + ".bias", [C], decays: false, layer: nil))
         }
+        attentionPool = head.pooling != .attention ? nil : (
+            table.append("attention_pool.dense.weight", [C, C], decays: true, layer: nil),
+            table.append("attention_pool.dense.bias", [C], decays: false, layer: nil),
+            table.append("attention_pool.score.weight", [1, C], decays: true, layer: nil))
         let classifierName = head.pooling == .robertaHead ? "classifier.out_proj" : "classifier"
         classifier = (table.append("\(classifierName).weight", [K, C], decays: true, layer: nil),
                       table.append("\(classifierName).bias", [K], decays: false, layer: nil))
@@ -146,7 +156,9 @@ public struct EncoderLayout: Sendable {
     /// The flat buffer cut into the spans that backward completes one after another: the head,
     /// then each block, then the embeddings. They tile [0, parameters) with no gaps, because the
     /// table lists the embeddings, the blocks in order, then the head.
-    public var headRange: Range<Int> { (poolerDense?.weight ?? classifier.weight)..<table.totalCount }
+    public var headRange: Range<Int> {
+        (poolerDense?.weight ?? attentionPool?.denseWeight ?? classifier.weight)..<table.totalCount
+    }
     public var embeddingRange: Range<Int> { 0..<blocks[0].qkvWeight }
     public func blockRange(_ block: Int) -> Range<Int> {
         blocks[block].qkvWeight..<(block + 1 < blocks.count ? blocks[block + 1].qkvWeight : headRange.lowerBound)
@@ -155,7 +167,13 @@ public struct EncoderLayout: Sendable {
     /// Tensors that belong to the task head (and RoBERTa's head dense), which a base checkpoint
     /// lacks and which are then initialised fresh.
     public func isHeadTensor(_ name: String) -> Bool {
-        name.hasPrefix("classifier.") || name.hasPrefix("pooler.")
+        isOutsideEncoder(name) || name.hasPrefix("pooler.")
+    }
+
+    /// The head's tensors that are no part of transformers' base model, which a saved task model
+    /// keeps at its top level, unprefixed, as …ForSequenceClassification keeps `classifier.*`.
+    public func isOutsideEncoder(_ name: String) -> Bool {
+        name.hasPrefix("classifier.") || name.hasPrefix("attention_pool.")
     }
 
     /// transformers' names for the tensors of one block, which differ between BertLayer and AlbertLayer.

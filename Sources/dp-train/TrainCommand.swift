@@ -53,7 +53,7 @@ struct Train: ParsableCommand {
     @OptionGroup var data: DataColumnOptions
     @Option(name: .long, help: "regression or classification; inferred from the label column when absent.")
     var task: Task?
-    @Option(name: .long, help: "Head pooling: pooler, first_token, mean or roberta_head; from config.json when absent.")
+    @Option(name: .long, help: "Head pooling: pooler, first_token, mean, attention or roberta_head; from config.json when absent.")
     var pooling: Pooling?
 
     // Recipe

@@ -1,6 +1,6 @@
-// Pooling over tokens: the first token (BertPooler reads [CLS]) and the mean over the tokens
-// whose attention mask is 1 (sentence-transformers' mean pooling). Both backwards assign the
-// whole (B, T, C) dInput, zeros included.
+// Pooling over tokens: the first token (BertPooler reads [CLS]), the mean over the tokens
+// whose attention mask is 1 (sentence-transformers' mean pooling), and the attention head's
+// softmax-weighted sum. Every backward assigns the whole (B, T, C) dInput, zeros included.
 
 import DPBackend
 import DPTestSupport
@@ -61,6 +61,49 @@ final class PoolingTests: XCTestCase {
                                      B: B, T: T, C: C)
             let expected = centralDifferenceGradient(at: x) { dot(self.meanPoolReference($0), g) }
             assertClose(dInput.array, expected, .gradient, "meanPool dInput (assigned over garbage, padding included)")
+        }
+    }
+
+    /// The weights, then the weighted sums, from (B, T) scores and (B, T, C) states.
+    func attentionPoolReference(scores: [Double], input: [Double]) -> (weights: [Double], out: [Double]) {
+        var weights = [Double](repeating: 0, count: B * T), out = [Double](repeating: 0, count: B * C)
+        for b in 0..<B {
+            let tokens = (0..<T).filter { mask[b * T + $0] == 1 }
+            let maximum = tokens.map { scores[b * T + $0] }.max()!
+            let sum = tokens.reduce(0) { $0 + exp(scores[b * T + $1] - maximum) }
+            for t in tokens {
+                weights[b * T + t] = exp(scores[b * T + t] - maximum) / sum
+                for c in 0..<C { out[b * C + c] += weights[b * T + t] * input[(b * T + t) * C + c] }
+            }
+        }
+        return (weights, out)
+    }
+
+    func testAttentionPoolForwardAndBackward() {
+        let backend = makeBackend()
+        withDeviceScope(backend) { scope in
+            let input = randomFloats(B * T * C, seed: 54), dOut = randomFloats(B * C, seed: 55)
+            // Scores far apart, so that the weights are far from uniform and the softmax is tested.
+            let scores = randomFloats(B * T, in: -3...3, seed: 56)
+            let inputD = scope.floats(input), dOutD = scope.floats(dOut), scoresD = scope.floats(scores)
+            let maskD = scope.floats(mask)
+            let out = scope.floats(garbage(B * C)), weights = scope.floats(garbage(B * T))
+            let dInput = scope.floats(garbage(B * T * C)), dScores = scope.floats(garbage(B * T))
+
+            backend.attentionPoolForward(out: out.pointer, weights: weights.pointer, scores: scoresD.pointer,
+                                         input: inputD.pointer, attentionMask: maskD.pointer, B: B, T: T, C: C)
+            let x = input.doubles, s = scores.doubles, g = dOut.doubles
+            let expected = attentionPoolReference(scores: s, input: x)
+            assertClose(weights.array, expected.weights, .reduction, "attentionPool weights (padding exactly 0)")
+            for i in mask.indices where mask[i] == 0 { XCTAssertEqual(weights.array[i], 0, "padding weight [\(i)]") }
+            assertClose(out.array, expected.out, .reduction, "attentionPool forward")
+
+            backend.attentionPoolBackward(dInput: dInput.pointer, dScores: dScores.pointer, dOut: dOutD.pointer,
+                                          weights: weights.pointer, input: inputD.pointer, B: B, T: T, C: C)
+            let dX = centralDifferenceGradient(at: x) { dot(self.attentionPoolReference(scores: s, input: $0).out, g) }
+            assertClose(dInput.array, dX, .gradient, "attentionPool dInput (assigned over garbage, padding included)")
+            let dS = centralDifferenceGradient(at: s) { dot(self.attentionPoolReference(scores: $0, input: x).out, g) }
+            assertClose(dScores.array, dS, .gradient, "attentionPool dScores")
         }
     }
 }

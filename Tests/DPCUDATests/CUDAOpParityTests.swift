@@ -304,7 +304,32 @@ final class CUDAOpParityTests: XCTestCase {
             scope.backend.firstTokenBackward(dInput: dFirst.pointer, dOut: dOut.pointer, B: B, T: T, C: C)
             scope.backend.meanPoolBackward(dInput: dMean.pointer, dOut: dOut.pointer, attentionMask: attentionMask.pointer,
                                            B: B, T: T, C: C)
-            return [("first token", first), ("mean", mean), ("dFirst", dFirst), ("dMean", dMean)]
+            let scores = scope.floats(randomFloats(B * T, in: -3...3, seed: 3))
+            let attention = scope.floats(repeating: .nan, count: B * C), weights = scope.floats(repeating: .nan, count: B * T)
+            scope.backend.attentionPoolForward(out: attention.pointer, weights: weights.pointer, scores: scores.pointer,
+                                               input: input.pointer, attentionMask: attentionMask.pointer, B: B, T: T, C: C)
+            let dAttention = scope.floats(repeating: .nan, count: B * T * C), dScores = scope.floats(repeating: .nan, count: B * T)
+            scope.backend.attentionPoolBackward(dInput: dAttention.pointer, dScores: dScores.pointer, dOut: dOut.pointer,
+                                                weights: weights.pointer, input: input.pointer, B: B, T: T, C: C)
+            return [("first token", first), ("mean", mean), ("dFirst", dFirst), ("dMean", dMean),
+                    ("attention", attention), ("attention weights", weights), ("dAttention input", dAttention),
+                    ("dScores", dScores)]
+        }
+        // Attention pooling over more tokens than one block's tile (256), wider rows than a
+        // block's columns, and an example of padding alone (all-zero weights and output).
+        let (b, t, c) = (3, 300, 270)
+        let lengths = [t, 0, 257]
+        try compare("attention pooling, long rows") { scope in
+            let input = scope.floats(randomFloats(b * t * c, seed: 4)), scores = scope.floats(randomFloats(b * t, in: -3...3, seed: 5))
+            let attentionMask = scope.floats((0..<b).flatMap { e in (0..<t).map { $0 < lengths[e] ? Float(1) : 0 } })
+            let out = scope.floats(repeating: .nan, count: b * c), weights = scope.floats(repeating: .nan, count: b * t)
+            scope.backend.attentionPoolForward(out: out.pointer, weights: weights.pointer, scores: scores.pointer,
+                                               input: input.pointer, attentionMask: attentionMask.pointer, B: b, T: t, C: c)
+            let dOut = scope.floats(randomFloats(b * c, seed: 6))
+            let dInput = scope.floats(repeating: .nan, count: b * t * c), dScores = scope.floats(repeating: .nan, count: b * t)
+            scope.backend.attentionPoolBackward(dInput: dInput.pointer, dScores: dScores.pointer, dOut: dOut.pointer,
+                                                weights: weights.pointer, input: input.pointer, B: b, T: t, C: c)
+            return [("out", out), ("weights", weights), ("dInput", dInput), ("dScores", dScores)]
         }
     }
 

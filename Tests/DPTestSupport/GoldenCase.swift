@@ -81,6 +81,9 @@ extension GoldenCase {
         }
         if has("pooled_output") { try expect(model.poolerOutput(), "pooled_output", Self.activationTolerance) }
         if has("pooled") { try expect(model.pooledFeatures(), "pooled", Self.activationTolerance) }
+        if has("attention_weights") {
+            try expect(model.attentionPoolWeights(), "attention_weights", Self.activationTolerance)
+        }
         try expect(model.logits(), "logits", Self.activationTolerance)
         let losses = model.loss(try targets(for: model), gradScale: 1 / Float(batch.B))
         try expect([losses.reduce(0, +) / Float(batch.B)], "loss", Self.activationTolerance)

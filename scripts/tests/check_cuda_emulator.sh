@@ -75,6 +75,6 @@ if [ "$rc" -ne 1 ] || [ "$(printf '%s\n' "$err" | grep -c .)" -ne 1 ] ||
 fi
 log "out of GPU memory: $err"
 python3 scripts/tests/check_trainer.py --bin .build/release/dp-train --data artifacts/data/vader-movies.tsv \
-    --backend cuda --sections 1
+    --backend cuda --sections 1,11
 python3 scripts/tests/check_recipe_vs_pytorch.py --bin .build/release/dp-train --backend cuda \
     --data artifacts/data/vader-movies.tsv --tokenizer-from artifacts/models/all-MiniLM-L6-v2

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 6
+#define DPCUDA_ABI_VERSION 7
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -109,6 +109,11 @@ typedef struct dpc_adamw {
         int B, int T, int C)) \
     X(int, dpc_mean_pool_backward, (float *d_input, const float *d_out, const float *attention_mask, \
         int B, int T, int C)) \
+    /* weights: (B, T), the softmax of scores over the unpadded tokens, written for backward. */ \
+    X(int, dpc_attention_pool_forward, (float *out, float *weights, const float *scores, const float *input, \
+        const float *attention_mask, int B, int T, int C)) \
+    X(int, dpc_attention_pool_backward, (float *d_input, float *d_scores, const float *d_out, \
+        const float *weights, const float *input, int B, int T, int C)) \
     X(int, dpc_mse_loss, (float *losses, float *d_predictions, const float *predictions, \
         const float *targets, int B, float grad_scale)) \
     X(int, dpc_cross_entropy_loss, (float *losses, float *d_logits, const float *logits, \

@@ -1,5 +1,8 @@
-// Sentence vectors from token states: the first token (BERT's [CLS], RoBERTa's <s>) and the
-// masked mean of sentence-transformers, which ignores padding.
+// Sentence vectors from token states: the first token (BERT's [CLS], RoBERTa's <s>), the
+// masked mean of sentence-transformers, which ignores padding, and the softmax-weighted sum of
+// the attention pooling head.
+
+import Foundation
 
 extension CPUBackend {
     public func firstTokenForward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
@@ -45,6 +48,51 @@ extension CPUBackend {
                     dx.update(repeating: 0, count: C)
                 }
             }
+        }
+    }
+
+    public func attentionPoolForward(out: UnsafeMutablePointer<Float>, weights: UnsafeMutablePointer<Float>,
+                                     scores: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                     attentionMask: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
+        for b in 0..<B {
+            let s = scores + b * T, mask = attentionMask + b * T, a = weights + b * T
+            var maximum = -Float.infinity
+            for t in 0..<T where mask[t] != 0 { maximum = max(maximum, s[t]) }
+            var sum: Float = 0
+            for t in 0..<T {
+                a[t] = mask[t] != 0 ? expf(s[t] - maximum) : 0
+                sum += a[t]
+            }
+            // A row of padding alone pools to zero rather than to NaN.
+            let inverse = sum > 0 ? 1 / sum : 0
+            let y = out + b * C
+            y.update(repeating: 0, count: C)
+            for t in 0..<T {
+                a[t] *= inverse
+                guard a[t] != 0 else { continue }
+                let x = input + (b * T + t) * C
+                for c in 0..<C { y[c] += a[t] * x[c] }
+            }
+        }
+    }
+
+    public func attentionPoolBackward(dInput: UnsafeMutablePointer<Float>, dScores: UnsafeMutablePointer<Float>,
+                                      dOut: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                      input: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
+        for b in 0..<B {
+            let dy = dOut + b * C, a = weights + b * T, ds = dScores + b * T
+            var weighted: Float = 0 // sum over t of a[t] (dy . x[t])
+            for t in 0..<T {
+                let x = input + (b * T + t) * C, dx = dInput + (b * T + t) * C
+                var dot: Float = 0
+                for c in 0..<C {
+                    dot += dy[c] * x[c]
+                    dx[c] = a[t] * dy[c]
+                }
+                ds[t] = dot
+                weighted += a[t] * dot
+            }
+            for t in 0..<T { ds[t] = a[t] * (ds[t] - weighted) }
         }
     }
 }
