@@ -13,6 +13,8 @@ DIR holds config.json and model.safetensors in the layout of scripts/golden.py. 
                             nor rejected.
   "attention"               the same, pooled by softmax over the unmasked tokens of v . tanh(W h + b), from
                             "attention_pool.dense.weight" (H, H), ".dense.bias" (H), ".score.weight" (1, H)
+  "weighted_layers"         the same, pooled as sum_l w_l h_l[:, 0] / sum_l w_l over the last
+                            "dp_train_pooled_layers" hidden states, from "layer_pool.weight"
 Loading must report no missing, unexpected (other than our head's keys) or mismatched keys.
 
 EXPECTED.safetensors needs input_ids (B, T), attention_mask (B, T) and logits (B, K); token_type_ids (B, T) is
@@ -40,7 +42,10 @@ from transformers.utils import logging as hf_logging  # noqa: E402
 ATOL = 1e-4
 RTOL = 1e-4
 HEAD_KEYS = {"classifier.weight", "classifier.bias"}
-ATTENTION_KEYS = {"attention_pool.dense.weight", "attention_pool.dense.bias", "attention_pool.score.weight"}
+HEAD_EXTRAS = {
+    "attention": {"attention_pool.dense.weight", "attention_pool.dense.bias", "attention_pool.score.weight"},
+    "weighted_layers": {"layer_pool.weight"},
+}
 
 
 class CheckFailed(Exception):
@@ -98,17 +103,19 @@ def load_model(model_dir: Path):
 
         return forward
 
-    if pooling not in ("mean", "first_token", "attention"):
-        raise CheckFailed(
-            f"{config_path}: dp_train_pooling is {pooling!r}, not pooler|roberta_head|mean|first_token|attention"
-        )
-    head_keys = HEAD_KEYS | (ATTENTION_KEYS if pooling == "attention" else set())
+    if pooling not in ("mean", "first_token", *HEAD_EXTRAS):
+        raise CheckFailed(f"{config_path}: dp_train_pooling is {pooling!r}, not pooler|roberta_head|mean|first_token|"
+                          f"{'|'.join(HEAD_EXTRAS)}")
+    head_keys = HEAD_KEYS | HEAD_EXTRAS.get(pooling, set())
     with safe_open(weights_path, "pt") as f:
         keys = set(f.keys())
         if not head_keys <= keys:
             raise CheckFailed(f"{weights_path}: no {sorted(head_keys - keys)} for the {pooling} head")
         head = {key: f.get_tensor(key).float() for key in head_keys}
     weight, bias = head["classifier.weight"], head["classifier.bias"]
+    if pooling == "weighted_layers" and config.get("dp_train_pooled_layers") != len(head["layer_pool.weight"]):
+        raise CheckFailed(f"{config_path}: dp_train_pooled_layers is {config.get('dp_train_pooled_layers')!r} but "
+                          f"layer_pool.weight holds {len(head['layer_pool.weight'])} weights")
     has_pooler = any("pooler" in key.split(".") for key in keys - head_keys)
     base, info = AutoModel.from_pretrained(model_dir, add_pooling_layer=has_pooler, **common)
     check_loading_info(info, allowed_unexpected=head_keys)
@@ -120,7 +127,9 @@ def load_model(model_dir: Path):
         raise CheckFailed(f"config num_labels {config['num_labels']} but classifier.weight has {weight.shape[0]} rows")
 
     def forward(input_ids, attention_mask, token_type_ids=None):
-        last = base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        out = base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                   output_hidden_states=True)
+        last = out.last_hidden_state
         if pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(last.dtype)
             pooled = (last * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
@@ -130,6 +139,10 @@ def load_model(model_dir: Path):
             scores = torch.nn.functional.linear(hidden, head["attention_pool.score.weight"]).squeeze(-1)
             weights = torch.softmax(scores.masked_fill(attention_mask == 0, float("-inf")), dim=1)
             pooled = (weights.unsqueeze(-1) * last).sum(dim=1)
+        elif pooling == "weighted_layers":
+            layer_weights = head["layer_pool.weight"]
+            stacked = torch.stack(out.hidden_states[-len(layer_weights):])
+            pooled = ((layer_weights.view(-1, 1, 1, 1) * stacked).sum(dim=0) / layer_weights.sum())[:, 0]
         else:
             pooled = last[:, 0]
         return torch.nn.functional.linear(pooled, weight, bias)

@@ -14,6 +14,8 @@ Each case is a folder <out>/<case>/ with three files:
                                            "mean"          base model + masked mean over tokens + Linear(H, K)
                                            "first_token"   base model + last_hidden_state[:, 0] + Linear(H, K)
                                            "attention"     base model + attention pooling (below) + Linear(H, K)
+                                           "weighted_layers" base model + weighted layer pooling (below) + Linear(H, K)
+                       "dp_train_pooled_layers": P   only for "weighted_layers": how many of the last hidden states it mixes
                        "num_labels": K
                        "problem_type": "regression" (K == 1, MSE) or "single_label_classification" (cross-entropy)
   model.safetensors  what save_pretrained writes. For "pooler"/"roberta_head" that is the whole
@@ -51,6 +53,8 @@ exactly as PyTorch returns them; Linear weights are (out, in) as nn.Linear store
                                of v . tanh(W h_last[:, t] + b), padding -inf (the CommonLit attention head);
                                W, b, v are "attention_pool.dense.weight" (H, H), ".dense.bias" (H) and
                                "attention_pool.score.weight" (1, H), which has no bias
+                               weighted_layers: sum_l w_l hidden_states[L+1-P+l][:, 0] / sum_l w_l over the last P
+                               hidden states (hidden_states[0], the embeddings output, counts), w = "layer_pool.weight" (P)
   attention_weights (B, T)    only for "attention": a
   logits           (B, K)
   loss             (1)        the transformers loss, a mean over the batch: MSE(logits.squeeze(), labels) for
@@ -122,10 +126,11 @@ FAMILIES = {
 @dataclass
 class Case:
     family: str  # "bert" | "roberta" | "albert"
-    pooling: str  # "pooler" | "roberta_head" | "mean" | "first_token" | "attention"
+    pooling: str  # "pooler" | "roberta_head" | "mean" | "first_token" | "attention" | "weighted_layers"
     num_labels: int
     seed: int
     config: dict = field(default_factory=dict)  # overrides of TINY
+    pooled_layers: int = 0  # weighted_layers only
 
 
 CASES = {
@@ -149,6 +154,17 @@ CASES = {
     "bert-regression-attention": Case("bert", "attention", 1, 1008, dict(hidden_act="gelu")),
     "roberta-classification-attention": Case(
         "roberta", "attention", 3, 1009, dict(pad_token_id=1, type_vocab_size=1, layer_norm_eps=1e-5)
+    ),
+    # Every hidden state, the embeddings' output included.
+    "bert-classification-weighted-layers": Case("bert", "weighted_layers", 3, 1010, dict(hidden_act="gelu"),
+                                                pooled_layers=3),
+    "albert-regression-weighted-layers": Case(
+        "albert",
+        "weighted_layers",
+        1,
+        1011,
+        dict(embedding_size=16, num_hidden_layers=3, num_hidden_groups=1, inner_group_num=1, hidden_act="gelu_new"),
+        pooled_layers=2,
     ),
     # layer i uses group int(i / (L / G)): layers 0,1 -> group 0, layers 2,3 -> group 1.
     "albert-regression-groups": Case(
@@ -175,15 +191,18 @@ def problem_type(num_labels: int) -> str:
 class PooledHead(nn.Module):
     """A base encoder + masked mean, first-token or attention pooling + Linear(H, K); the loss is transformers'."""
 
-    def __init__(self, base: nn.Module, pooling: str, num_labels: int):
+    def __init__(self, base: nn.Module, pooling: str, num_labels: int, pooled_layers: int = 0):
         super().__init__()
         self.base = base
         self.pooling = pooling
+        self.pooled_layers = pooled_layers
         self.num_labels = num_labels
         hidden = base.config.hidden_size
         if pooling == "attention":
             self.attention_dense = nn.Linear(hidden, hidden)
             self.attention_score = nn.Linear(hidden, 1, bias=False)
+        if pooling == "weighted_layers":
+            self.layer_weights = nn.Parameter(torch.ones(pooled_layers))
         self.classifier = nn.Linear(hidden, num_labels)
 
     def forward(self, input_ids, attention_mask, token_type_ids, labels):
@@ -204,6 +223,10 @@ class PooledHead(nn.Module):
             scores = self.attention_score(torch.tanh(self.attention_dense(last))).squeeze(-1)  # (B, T)
             weights = torch.softmax(scores.masked_fill(attention_mask == 0, float("-inf")), dim=1)
             pooled = (weights.unsqueeze(-1) * last).sum(dim=1)
+        elif self.pooling == "weighted_layers":
+            stacked = torch.stack(out.hidden_states[-self.pooled_layers:])  # (P, B, T, H)
+            mixed = (self.layer_weights.view(-1, 1, 1, 1) * stacked).sum(dim=0) / self.layer_weights.sum()
+            pooled = mixed[:, 0]
         else:
             raise ValueError(f"unknown pooling {self.pooling!r}")
         logits = self.classifier(pooled)  # (B, K)
@@ -223,6 +246,8 @@ class PooledHead(nn.Module):
             yield "attention_pool.dense.weight", self.attention_dense.weight
             yield "attention_pool.dense.bias", self.attention_dense.bias
             yield "attention_pool.score.weight", self.attention_score.weight
+        if self.pooling == "weighted_layers":
+            yield "layer_pool.weight", self.layer_weights
         yield "classifier.weight", self.classifier.weight
         yield "classifier.bias", self.classifier.bias
 
@@ -255,7 +280,7 @@ def build_tiny_model(case: Case) -> nn.Module:
     if case.pooling in ("pooler", "roberta_head"):
         model = classifier_cls(config)
     else:
-        model = PooledHead(base_cls(config, add_pooling_layer=False), case.pooling, case.num_labels)
+        model = PooledHead(base_cls(config, add_pooling_layer=False), case.pooling, case.num_labels, case.pooled_layers)
     perturb_(model, torch.Generator().manual_seed(case.seed + 1))
     return model.float()
 
@@ -368,6 +393,8 @@ def save_model_folder(model: nn.Module, pooling: str, num_labels: int, out_dir: 
     config_path = out_dir / "config.json"
     config = json.loads(config_path.read_text())
     config["dp_train_pooling"] = pooling
+    if isinstance(model, PooledHead) and model.pooling == "weighted_layers":
+        config["dp_train_pooled_layers"] = model.pooled_layers
     config["num_labels"] = num_labels
     config["problem_type"] = problem_type(num_labels)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

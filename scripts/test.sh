@@ -178,6 +178,14 @@ bad_input() {
         train_bad --train "$work/labels.tsv" --reinit-layers 7
     check_bad "train: --layer-lr-decay on ALBERT" "albert-classification/config.json (albert, .*share one set of weights" \
         "$bin" train --model Tests/DPModelsTests/Golden/albert-classification --train "$work/labels.tsv" --layer-lr-decay 0.9
+    mkdir -p "$work/unknown-head"
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["dp_train_pooling"]="max"; json.dump(c, open(sys.argv[2], "w"))' \
+        "$model_dir/config.json" "$work/unknown-head/config.json"
+    cp "$model_dir/model.safetensors" "$work/unknown-head/"
+    check_bad "unknown dp_train_pooling" "unknown-head/config.json.*dp_train_pooling" \
+        "$bin" inspect --model "$work/unknown-head"
+    check_bad "train: --pooled-layers without weighted_layers" "--pooled-layers 2 does not fit .*the head is pooler" \
+        train_bad --train "$work/labels.tsv" --pooled-layers 2
     rm -rf "$work"
     return "$status"
 }

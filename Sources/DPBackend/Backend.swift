@@ -347,6 +347,32 @@ public protocol Backend: AnyObject {
                                input: UnsafePointer<Float>,               // (B, T, C)
                                B: Int, T: Int, C: Int)
 
+    /// The weighted layer pooling head: the first token of K hidden states, the state l at
+    /// `states + l * stride`, mixed by weights[l] / (sum of the weights).
+    func layerPoolForward(out: UnsafeMutablePointer<Float>,               // (B, C)
+                          states: UnsafePointer<Float>,                   // K x (B, T, C), `stride` apart
+                          stride: Int,
+                          weights: UnsafePointer<Float>,                  // (K)
+                          B: Int, T: Int, C: Int, K: Int)
+    /// Adds to dWeights[l] the sum over b of dOut[b] . (state l's first token - out[b]), over
+    /// the weights' sum: the gradient of the normalised mixture.
+    func layerPoolWeightsBackward(dWeights: UnsafeMutablePointer<Float>,  // (K)
+                                  dOut: UnsafePointer<Float>,             // (B, C)
+                                  out: UnsafePointer<Float>,              // (B, C)
+                                  states: UnsafePointer<Float>,           // K x (B, T, C), `stride` apart
+                                  stride: Int,
+                                  weights: UnsafePointer<Float>,          // (K)
+                                  B: Int, T: Int, C: Int, K: Int)
+    /// State `layer`'s share of dOut, weights[layer] / (sum of the weights) dOut[b], into its
+    /// first token's row of dInput: added to what backward brought down from the layers above,
+    /// or, when `accumulates` is false (the last state), assigned with every other row zeroed.
+    func layerPoolStateBackward(dInput: UnsafeMutablePointer<Float>,      // (B, T, C)
+                                accumulates: Bool,
+                                dOut: UnsafePointer<Float>,               // (B, C)
+                                weights: UnsafePointer<Float>,            // (K)
+                                layer: Int,
+                                B: Int, T: Int, C: Int, K: Int)
+
     // MARK: Losses (forward and backward fused; the gradient is of gradScale * sum of losses)
 
     func mseLoss(losses: UnsafeMutablePointer<Float>,                     // (B)

@@ -102,6 +102,9 @@ final class ActivationStore {
     let embeddingNormed: UnsafeMutablePointer<Float> // (N, E), after LayerNorm and dropout (ALBERT only)
     /// states[0] enters the first block; states[a + 1] leaves block application a. // (N, C) each
     let states: [UnsafeMutablePointer<Float>]
+    /// How far apart consecutive states lie: they are carved back to back, so that the weighted
+    /// layer pooling head reads any run of them as one strided array.
+    let stateStride: Int
     let blocks: [BlockActivations]
     let blockOperands: [BlockOperands]
     let embeddingProjectionInput: SavedOperand  // (N, E), ALBERT only
@@ -179,6 +182,7 @@ final class ActivationStore {
         embeddingRstd = arena.take(N)
         embeddingNormed = arena.take(N * E)
         states = (0...applications).map { _ in arena.take(N * C) }
+        stateStride = N * C
         blocks = (0..<applications).map { _ in
             BlockActivations(qkv: arena.take(N * 3 * C), probabilities: arena.take(B * NH * T * T),
                              context: arena.take(N * C), residual1: arena.take(N * C),

@@ -1,8 +1,8 @@
 // BertForSequenceClassification, RobertaForSequenceClassification and
-// AlbertForSequenceClassification (plus first-token, mean-pooled and attention heads), forward and
-// backward, on any Backend. It must match transformers: BertEmbeddings -> BertLayer x L
-// (post-LayerNorm: attention, dense, dropout, add & norm; intermediate GELU, dense, dropout,
-// add & norm) -> head. ALBERT adds the embedding projection and runs shared blocks.
+// AlbertForSequenceClassification (plus first-token, mean-pooled, attention and weighted-layer
+// heads), forward and backward, on any Backend. It must match transformers: BertEmbeddings ->
+// BertLayer x L (post-LayerNorm: attention, dense, dropout, add & norm; intermediate GELU, dense,
+// dropout, add & norm) -> head. ALBERT adds the embedding projection and runs shared blocks.
 
 import DPBackend
 import DPTensor
@@ -227,6 +227,10 @@ public final class EncoderModel {
             backend.firstTokenForward(out: a.features, input: last, B: B, T: T, C: C)
         case .attention:
             attentionHeadForward(B: B, T: T)
+        case .weightedLayers:
+            guard let weights = l.layerPoolWeights else { preconditionFailure("a weighted_layers head without weights") }
+            backend.layerPoolForward(out: a.features, states: a.states[firstPooledState], stride: a.stateStride,
+                                     weights: parameter(weights), B: B, T: T, C: C, K: l.head.pooledLayers)
         }
         var vector = a.features
         if let dense = l.poolerDense {
@@ -294,6 +298,7 @@ public final class EncoderModel {
         completed?(layout.headRange)
         for (application, block) in layout.schedule.enumerated().reversed() {
             blockBackward(application: application, block: layout.blocks[block], B: B, T: T)
+            layerPoolStateBackward(state: application, B: B, T: T)
             // ALBERT's shared blocks are complete only after their earliest application.
             if layout.schedule.firstIndex(of: block) == application { completed?(layout.blockRange(block)) }
         }
@@ -333,7 +338,26 @@ public final class EncoderModel {
             backend.firstTokenBackward(dInput: a.dState, dOut: dFeatures, B: B, T: T, C: C)
         case .attention:
             attentionHeadBackward(dFeatures: dFeatures, B: B, T: T)
+        case .weightedLayers:
+            guard let weights = l.layerPoolWeights else { preconditionFailure("a weighted_layers head without weights") }
+            backend.layerPoolWeightsBackward(dWeights: gradient(weights), dOut: dFeatures, out: a.features,
+                                             states: a.states[firstPooledState], stride: a.stateStride,
+                                             weights: parameter(weights), B: B, T: T, C: C, K: l.head.pooledLayers)
+            layerPoolStateBackward(state: l.schedule.count, B: B, T: T)
         }
+    }
+
+    /// The hidden state the weighted_layers head mixes first; the rest follow it up to the last.
+    private var firstPooledState: Int { layout.schedule.count + 1 - layout.head.pooledLayers }
+
+    /// The weighted_layers head's share of the gradient of hidden state `state`, once dState holds
+    /// what flowed down to it: the last state's is all it has, each lower one's joins it.
+    private func layerPoolStateBackward(state: Int, B: Int, T: Int) {
+        guard let weights = layout.layerPoolWeights, state >= firstPooledState else { return }
+        backend.layerPoolStateBackward(dInput: activations.dState, accumulates: state < layout.schedule.count,
+                                       dOut: activations.dHeadA, weights: parameter(weights),
+                                       layer: state - firstPooledState, B: B, T: T, C: layout.C,
+                                       K: layout.head.pooledLayers)
     }
 
     /// The last state's gradient has two paths: the weighted sum, and each token's score.

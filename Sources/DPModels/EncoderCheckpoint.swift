@@ -19,16 +19,15 @@ extension HeadSpec {
     /// The head a checkpoint's config.json describes: dp-train's own `dp_train_pooling` key when
     /// present, otherwise what transformers' …ForSequenceClassification would build.
     public init(config: ModelConfig) {
-        let pooling: Pooling
-        if case .string(let name)? = config.raw["dp_train_pooling"], let declared = Pooling(rawValue: name) {
-            pooling = declared
-        } else {
-            pooling = config.modelType == .roberta ? .robertaHead : .pooler
-        }
+        let pooling = config.headPooling ?? (config.modelType == .roberta ? .robertaHead : .pooler)
         let regression = config.problemType == "regression" || (config.problemType == nil && config.numLabels == 1)
         self.init(pooling: pooling, task: regression ? .regression : .classification,
-                  numLabels: regression ? 1 : config.numLabels)
+                  numLabels: regression ? 1 : config.numLabels,
+                  pooledLayers: pooling == .weightedLayers ? config.pooledLayers ?? Self.defaultPooledLayers(config) : 0)
     }
+
+    /// The last four hidden states, the notebooks' usual choice, or every state of a shallower model.
+    public static func defaultPooledLayers(_ config: ModelConfig) -> Int { min(4, config.hiddenStateCount) }
 }
 
 extension EncoderModel {
@@ -100,6 +99,7 @@ extension EncoderModel {
         return [
             "architectures": .array([.string(family + (standardHead ? "ForSequenceClassification" : "Model"))]),
             "dp_train_pooling": .string(head.pooling.rawValue),
+            "dp_train_pooled_layers": head.pooledLayers > 0 ? .int(Int64(head.pooledLayers)) : .null,
             "num_labels": .int(Int64(head.numLabels)),
             "problem_type": .string(head.task == .regression ? "regression" : "single_label_classification"),
             "id2label": .object(Dictionary(uniqueKeysWithValues: labels.enumerated().map { ("\($0.offset)", .string($0.element)) })),

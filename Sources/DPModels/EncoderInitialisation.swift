@@ -1,5 +1,6 @@
 // Fresh weights as transformers' _init_weights gives them: N(0, initializer_range) for linear and
-// embedding weights, 1 and 0 for LayerNorm, 0 for biases. Used for a task head a checkpoint
+// embedding weights, 1 and 0 for LayerNorm, 0 for biases, and 1 for the weighted_layers head's
+// mixing weights. Used for a task head a checkpoint
 // lacks, for the top layers that --reinit-layers re-initialises, and for the random-init
 // benchmark sizes.
 
@@ -12,9 +13,12 @@ extension ParameterSpec {
         (name.contains("LayerNorm") || name.contains("layer_norm")) && name.hasSuffix(".weight")
     }
 
+    /// The weighted_layers head's weights start equal, as the notebooks' torch.tensor([1] * K).
+    var isLayerPoolWeight: Bool { name == "layer_pool.weight" }
+
     /// This tensor's initial values, drawn from `generator`.
     func initialValues(standardDeviation: Float, using generator: inout SeededGenerator) -> [Float] {
-        if isLayerNormWeight { return Array(repeating: 1, count: count) }
+        if isLayerNormWeight || isLayerPoolWeight { return Array(repeating: 1, count: count) }
         if shape.count == 1 { return Array(repeating: 0, count: count) }
         return (0..<count).map { _ in standardDeviation * generator.nextGaussian() }
     }

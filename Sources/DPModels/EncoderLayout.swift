@@ -19,6 +19,9 @@ public enum Pooling: String, Sendable, CaseIterable {
     /// The CommonLit notebooks' attention head: a score v . tanh(W h_t + b) per token, softmax
     /// over the tokens that are not padding, and the weighted sum of their final states.
     case attention
+    /// The CommonLit notebooks' WeightedLayerPooling: the first token of the last K hidden states
+    /// (the embeddings' output counts as one), mixed by learned weights w_l / sum(w), all 1 at first.
+    case weightedLayers = "weighted_layers"
 }
 
 public enum Task: String, Sendable, CaseIterable {
@@ -32,12 +35,16 @@ public struct HeadSpec: Sendable, Equatable {
     public var pooling: Pooling
     public var task: Task
     public var numLabels: Int
+    /// How many of the last hidden states the weighted_layers head mixes; 0 for the other heads.
+    public var pooledLayers: Int
 
-    public init(pooling: Pooling, task: Task, numLabels: Int) {
+    public init(pooling: Pooling, task: Task, numLabels: Int, pooledLayers: Int = 0) {
         precondition(task == .classification || numLabels == 1, "regression has exactly one output")
+        precondition((pooling == .weightedLayers) == (pooledLayers > 0), "pooledLayers is the weighted_layers head's alone")
         self.pooling = pooling
         self.task = task
         self.numLabels = numLabels
+        self.pooledLayers = pooledLayers
     }
 }
 
@@ -85,6 +92,10 @@ public struct EncoderLayout: Sendable {
     /// The attention head's W and b, and its score vector v. The score has no bias: softmax
     /// ignores a shift shared by every token, so its gradient would be round-off alone.
     public let attentionPool: (denseWeight: Int, denseBias: Int, scoreWeight: Int)?  // (C, C), (C), (1, C)
+    /// The weighted_layers head's mixing weights, one per pooled hidden state, oldest first.
+    public let layerPoolWeights: Int?  // (pooledLayers)
+    /// Where the head's tensors begin: everything from here on belongs to it.
+    private let headStart: Int
     public let classifier: (weight: Int, bias: Int)    // (K, C), (K)
 
     /// The `model_type` prefix transformers puts before the encoder's tensors in a task model.
@@ -135,8 +146,9 @@ public struct EncoderLayout: Sendable {
         let denseName: String? = switch head.pooling {
         case .pooler: config.modelType == .albert ? "pooler" : "pooler.dense"
         case .robertaHead: "classifier.dense"
-        case .firstToken, .mean, .attention: nil
+        case .firstToken, .mean, .attention, .weightedLayers: nil
         }
+        headStart = table.totalCount
         poolerDense = denseName.map { name in
             (table.append(name + ".weight", [C, C], decays: true, layer: nil),
              table.append(name + ".bias", [C], decays: false, layer: nil))
@@ -145,6 +157,11 @@ public struct EncoderLayout: Sendable {
             table.append("attention_pool.dense.weight", [C, C], decays: true, layer: nil),
             table.append("attention_pool.dense.bias", [C], decays: false, layer: nil),
             table.append("attention_pool.score.weight", [1, C], decays: true, layer: nil))
+        precondition(head.pooledLayers <= schedule.count + 1,
+                     "\(head.pooledLayers) pooled states of \(schedule.count + 1) hidden states")
+        // Not decayed: decay would shrink every weight alike, which the normalised mixture ignores.
+        layerPoolWeights = head.pooling != .weightedLayers ? nil
+            : table.append("layer_pool.weight", [head.pooledLayers], decays: false, layer: nil)
         let classifierName = head.pooling == .robertaHead ? "classifier.out_proj" : "classifier"
         classifier = (table.append("\(classifierName).weight", [K, C], decays: true, layer: nil),
                       table.append("\(classifierName).bias", [K], decays: false, layer: nil))
@@ -156,9 +173,7 @@ public struct EncoderLayout: Sendable {
     /// The flat buffer cut into the spans that backward completes one after another: the head,
     /// then each block, then the embeddings. They tile [0, parameters) with no gaps, because the
     /// table lists the embeddings, the blocks in order, then the head.
-    public var headRange: Range<Int> {
-        (poolerDense?.weight ?? attentionPool?.denseWeight ?? classifier.weight)..<table.totalCount
-    }
+    public var headRange: Range<Int> { headStart..<table.totalCount }
     public var embeddingRange: Range<Int> { 0..<blocks[0].qkvWeight }
     public func blockRange(_ block: Int) -> Range<Int> {
         blocks[block].qkvWeight..<(block + 1 < blocks.count ? blocks[block + 1].qkvWeight : headRange.lowerBound)
@@ -173,7 +188,7 @@ public struct EncoderLayout: Sendable {
     /// The head's tensors that are no part of transformers' base model, which a saved task model
     /// keeps at its top level, unprefixed, as …ForSequenceClassification keeps `classifier.*`.
     public func isOutsideEncoder(_ name: String) -> Bool {
-        name.hasPrefix("classifier.") || name.hasPrefix("attention_pool.")
+        name.hasPrefix("classifier.") || name.hasPrefix("attention_pool.") || name.hasPrefix("layer_pool.")
     }
 
     /// transformers' names for the tensors of one block, which differ between BertLayer and AlbertLayer.

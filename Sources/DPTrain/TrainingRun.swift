@@ -24,6 +24,8 @@ public struct TrainingConfiguration: Sendable {
     public var task: Task?
     /// From config.json (dp_train_pooling, else what transformers builds) when nil.
     public var pooling: Pooling?
+    /// The weighted_layers head's depth; config.json's dp_train_pooled_layers, else 4, when nil.
+    public var pooledLayers: Int?
     public var maxLength = 128
     public var batchSize = 16
     public var microBatchSize: Int?
@@ -195,8 +197,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     }
 
     // Model: the newest checkpoint when resuming, else --model with a fresh head where it lacks one.
-    let head = HeadSpec(pooling: configuration.pooling ?? HeadSpec(config: modelConfig).pooling, task: task,
-                        numLabels: train.numLabels)
+    let head = try trainingHead(configuration, model: modelConfig, task: task, numLabels: train.numLabels)
     let (model, report) = try EncoderModel.load(from: resumeFrom ?? configuration.model, head: head, backend: backend,
                                                 seed: configuration.seed)
     // A resumed run's checkpoint already holds the re-initialised layers, trained since.
@@ -266,6 +267,30 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
 
 /// --reinit-layers and --layer-lr-decay need one set of weights per layer, which ALBERT's shared
 /// layers lack, and no more layers than the model has.
+/// The head to train: the options' where given, else the one config.json describes.
+func trainingHead(_ configuration: TrainingConfiguration, model: ModelConfig, task: Task,
+                  numLabels: Int) throws -> HeadSpec {
+    let declared = HeadSpec(config: model)
+    let pooling = configuration.pooling ?? declared.pooling
+    guard let pooledLayers = configuration.pooledLayers else {
+        let inherited = declared.pooling == .weightedLayers ? declared.pooledLayers : HeadSpec.defaultPooledLayers(model)
+        return HeadSpec(pooling: pooling, task: task, numLabels: numLabels,
+                        pooledLayers: pooling == .weightedLayers ? inherited : 0)
+    }
+    let option = "--pooled-layers \(pooledLayers)"
+    let name = "\(model.source) (\(model.modelType.rawValue), \(model.numHiddenLayers) layers)"
+    guard pooling == .weightedLayers else {
+        throw TrainingError.optionDoesNotFit(option: option, model: name,
+                                             reason: "it sets the weighted_layers head's depth, and the head is \(pooling.rawValue)")
+    }
+    guard (1...model.hiddenStateCount).contains(pooledLayers) else {
+        throw TrainingError.optionDoesNotFit(
+            option: option, model: name,
+            reason: "there are \(model.hiddenStateCount) hidden states to pool (the embeddings' output and each layer's)")
+    }
+    return HeadSpec(pooling: pooling, task: task, numLabels: numLabels, pooledLayers: pooledLayers)
+}
+
 func checkLayerOptions(_ configuration: TrainingConfiguration, model: ModelConfig) throws {
     let name = "\(model.source) (\(model.modelType.rawValue), \(model.numHiddenLayers) layers)"
     let requested = [("--reinit-layers \(configuration.reinitLayers)", configuration.reinitLayers != 0),

@@ -53,8 +53,10 @@ struct Train: ParsableCommand {
     @OptionGroup var data: DataColumnOptions
     @Option(name: .long, help: "regression or classification; inferred from the label column when absent.")
     var task: Task?
-    @Option(name: .long, help: "Head pooling: pooler, first_token, mean, attention or roberta_head; from config.json when absent.")
+    @Option(name: .long, help: "Head pooling: pooler, first_token, mean, attention, weighted_layers or roberta_head; from config.json when absent.")
     var pooling: Pooling?
+    @Option(name: .long, help: "How many of the last hidden states --pooling weighted_layers mixes (default 4).")
+    var pooledLayers: Int?
 
     // Recipe
     @Option(name: .long, help: "Global batch size, split over the ranks.") var batchSize = 16
@@ -185,6 +187,7 @@ struct Train: ParsableCommand {
         c.crossValidation = folds.flatMap { folds in fold.map { (folds, $0) } }
         c.task = task
         c.pooling = pooling
+        c.pooledLayers = pooledLayers
         c.maxLength = data.maxLength
         c.batchSize = batchSize
         c.microBatchSize = microBatchSize

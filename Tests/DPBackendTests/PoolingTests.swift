@@ -1,6 +1,8 @@
 // Pooling over tokens: the first token (BertPooler reads [CLS]), the mean over the tokens
 // whose attention mask is 1 (sentence-transformers' mean pooling), and the attention head's
-// softmax-weighted sum. Every backward assigns the whole (B, T, C) dInput, zeros included.
+// softmax-weighted sum. Every backward assigns the whole (B, T, C) dInput, zeros included,
+// except the weighted layer pooling head's, which adds each lower state's share to what
+// backward brought down to it.
 
 import DPBackend
 import DPTestSupport
@@ -104,6 +106,51 @@ final class PoolingTests: XCTestCase {
             assertClose(dInput.array, dX, .gradient, "attentionPool dInput (assigned over garbage, padding included)")
             let dS = centralDifferenceGradient(at: s) { dot(self.attentionPoolReference(scores: $0, input: x).out, g) }
             assertClose(dScores.array, dS, .gradient, "attentionPool dScores")
+        }
+    }
+
+    /// sum_l w_l states_l[b, 0] / sum_l w_l, from K states `stride` apart.
+    func layerPoolReference(states: [Double], stride: Int, weights: [Double]) -> [Double] {
+        let total = weights.reduce(0, +)
+        return (0..<(B * C)).map { i in
+            weights.indices.reduce(0) { $0 + weights[$1] * states[$1 * stride + (i / C) * T * C + i % C] } / total
+        }
+    }
+
+    func testLayerPoolForwardAndBackward() {
+        let backend = makeBackend()
+        let K = 3, stride = B * T * C + 5 // a gap between states, which the ops must step over
+        withDeviceScope(backend) { scope in
+            let states = randomFloats(K * stride, seed: 57), dOut = randomFloats(B * C, seed: 58)
+            let weights = randomFloats(K, in: 0.2...2, seed: 59), dWeightsStart = randomFloats(K, seed: 60)
+            let statesD = scope.floats(states), dOutD = scope.floats(dOut), weightsD = scope.floats(weights)
+            let out = scope.floats(garbage(B * C)), dWeights = scope.floats(dWeightsStart)
+
+            backend.layerPoolForward(out: out.pointer, states: statesD.pointer, stride: stride, weights: weightsD.pointer,
+                                     B: B, T: T, C: C, K: K)
+            let x = states.doubles, w = weights.doubles, g = dOut.doubles
+            assertClose(out.array, layerPoolReference(states: x, stride: stride, weights: w), .reduction, "layerPool forward")
+
+            backend.layerPoolWeightsBackward(dWeights: dWeights.pointer, dOut: dOutD.pointer, out: out.pointer,
+                                             states: statesD.pointer, stride: stride, weights: weightsD.pointer,
+                                             B: B, T: T, C: C, K: K)
+            let dW = centralDifferenceGradient(at: w) { dot(self.layerPoolReference(states: x, stride: stride, weights: $0), g) }
+            assertClose(dWeights.array, zip(dWeightsStart.doubles, dW).map(+), .gradient, "layerPool dWeights (added)")
+
+            let dStates = centralDifferenceGradient(at: x) {
+                dot(self.layerPoolReference(states: $0, stride: stride, weights: w), g)
+            }
+            for layer in 0..<K {
+                let last = layer == K - 1
+                let start = last ? garbage(B * T * C) : randomFloats(B * T * C, seed: 61 + UInt64(layer))
+                let dInput = scope.floats(start)
+                backend.layerPoolStateBackward(dInput: dInput.pointer, accumulates: !last, dOut: dOutD.pointer,
+                                               weights: weightsD.pointer, layer: layer, B: B, T: T, C: C, K: K)
+                let share = Array(dStates[(layer * stride)..<(layer * stride + B * T * C)])
+                let expected = last ? share : zip(start.doubles, share).map(+)
+                assertClose(dInput.array, expected, .gradient,
+                            "layerPool state \(layer) " + (last ? "(assigned over garbage)" : "(added)"))
+            }
         }
     }
 }

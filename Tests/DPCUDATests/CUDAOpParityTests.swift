@@ -313,7 +313,7 @@ final class CUDAOpParityTests: XCTestCase {
                                                 weights: weights.pointer, input: input.pointer, B: B, T: T, C: C)
             return [("first token", first), ("mean", mean), ("dFirst", dFirst), ("dMean", dMean),
                     ("attention", attention), ("attention weights", weights), ("dAttention input", dAttention),
-                    ("dScores", dScores)]
+                    ("dScores", dScores)] + layerPooling(scope, B: B, T: T, C: C, layers: 3, seed: 10)
         }
         // Attention pooling over more tokens than one block's tile (256), wider rows than a
         // block's columns, and an example of padding alone (all-zero weights and output).
@@ -331,6 +331,36 @@ final class CUDAOpParityTests: XCTestCase {
                                                 weights: weights.pointer, input: input.pointer, B: b, T: t, C: c)
             return [("out", out), ("weights", weights), ("dInput", dInput), ("dScores", dScores)]
         }
+        // Layer pooling over as many states as a 24-layer model's plus its embeddings, and more
+        // products per weight (b c = 810) than one block has threads.
+        try compare("layer pooling, 25 states") { scope in layerPooling(scope, B: b, T: 4, C: c, layers: 25, seed: 20) }
+    }
+
+    /// The weighted layer pooling ops on `layers` states laid out further apart than one state's
+    /// floats (so a kernel ignoring `stride` reads the wrong ones): forward, the weights'
+    /// gradient added to nonzero values, and a state's gradient both added to random values and
+    /// assigned over NaN (its other rows zeroed).
+    private func layerPooling(_ scope: DeviceScope, B: Int, T: Int, C: Int, layers: Int,
+                              seed: UInt64) -> [(String, DeviceFloats)] {
+        let stride = B * T * C + 7
+        let states = scope.floats(randomFloats(layers * stride, seed: seed))
+        let weights = scope.floats(randomFloats(layers, in: 0.2...2, seed: seed + 1))
+        let out = scope.floats(repeating: .nan, count: B * C)
+        scope.backend.layerPoolForward(out: out.pointer, states: states.pointer, stride: stride, weights: weights.pointer,
+                                       B: B, T: T, C: C, K: layers)
+        let dOut = scope.floats(randomFloats(B * C, seed: seed + 2))
+        let dWeights = scope.floats(randomFloats(layers, seed: seed + 3))
+        scope.backend.layerPoolWeightsBackward(dWeights: dWeights.pointer, dOut: dOut.pointer, out: out.pointer,
+                                               states: states.pointer, stride: stride, weights: weights.pointer,
+                                               B: B, T: T, C: C, K: layers)
+        let dAdded = scope.floats(randomFloats(B * T * C, seed: seed + 4))
+        scope.backend.layerPoolStateBackward(dInput: dAdded.pointer, accumulates: true, dOut: dOut.pointer,
+                                             weights: weights.pointer, layer: 1, B: B, T: T, C: C, K: layers)
+        let dAssigned = scope.floats(repeating: .nan, count: B * T * C)
+        scope.backend.layerPoolStateBackward(dInput: dAssigned.pointer, accumulates: false, dOut: dOut.pointer,
+                                             weights: weights.pointer, layer: layers - 1, B: B, T: T, C: C, K: layers)
+        return [("layer pooling", out), ("layer pooling dWeights", dWeights),
+                ("layer pooling dInput added", dAdded), ("layer pooling dInput assigned", dAssigned)]
     }
 
     func testLosses() throws {

@@ -10,7 +10,7 @@ import XCTest
 final class GoldenModelTests: XCTestCase {
     func testTinyModelsMatchTransformers() throws {
         let cases = try GoldenCase.committed()
-        XCTAssertGreaterThanOrEqual(cases.count, 9, "golden fixtures are missing; run scripts/golden.py")
+        XCTAssertGreaterThanOrEqual(cases.count, 11, "golden fixtures are missing; run scripts/golden.py")
         for golden in cases { try check(golden, threads: 1) }
     }
 

@@ -9,6 +9,11 @@
 // the block reads) so that it needs no second launch; backward is a warp per token (its dot
 // product with dOut, and its dInput row) and then a warp per example for the softmax's part.
 // Neither keeps a whole row of T in shared memory, so no T is too long.
+//
+// Weighted layer pooling mixes the first token of K hidden states (K up to ~25, each `stride`
+// floats after the last) by weights[l] / S, S the weights' sum. Every thread or block sums the
+// K weights itself, in the CPU's order, rather than a launch computing S once: K floats are
+// nothing next to the B x C row a thread reads per layer, and the ops stay one launch each.
 
 #include "common.cuh"
 
@@ -156,6 +161,66 @@ __global__ void attention_pool_scores_kernel(float *d_scores, const float *weigh
     weighted = dpc::warp_sum(weighted);
     for (int t = lane; t < T; t += 32) ds[t] = a[t] * (ds[t] - weighted);
 }
+
+/// 1 / (weights[0] + ... + weights[K - 1]), summed in index order as the CPU does.
+__device__ float inverse_weight_sum(const float *weights, int K) {
+    float sum = 0;
+    for (int l = 0; l < K; l++) sum += weights[l];
+    return 1.0f / sum;
+}
+
+// out: (B, C); states: K x (B, T, C), `stride` floats apart; weights: (K). One thread per
+// (b, c), summing over the layers in order and scaling by 1 / S last, as the CPU does.
+__global__ void layer_pool_forward_kernel(float *out, const float *states, int64_t stride, const float *weights,
+                                          int B, int T, int C, int K) {
+    float inverse = inverse_weight_sum(weights, K);
+    DPC_GRID_STRIDE(i, (int64_t)B * C) {
+        int64_t b = i / C, c = i % C;
+        const float *x = states + b * T * C + c; // state 0's first token of example b
+        float total = 0;
+        for (int l = 0; l < K; l++) total += weights[l] * x[l * stride];
+        out[i] = total * inverse;
+    }
+}
+
+// d_weights: (K), each receiving += sum_{b, c} d_out (state l's first token - out) / S; d_out,
+// out: (B, C); states: K x (B, T, C), `stride` floats apart; weights: (K). Grid: K blocks, one
+// per layer, each reducing its B x C products (at most 64 x 1024 or so) alone, so that no two
+// blocks add to one weight and the sum's order is the same on every run, unlike atomics.
+__global__ void layer_pool_weights_backward_kernel(float *d_weights, const float *d_out, const float *out,
+                                                   const float *states, int64_t stride, const float *weights,
+                                                   int B, int T, int C, int K) {
+    __shared__ float partials[kPoolWarps];
+    int l = blockIdx.x;
+    const float *x = states + l * stride;
+    int64_t count = (int64_t)B * C;
+    float sum = 0;
+    for (int64_t i = threadIdx.x; i < count; i += kPoolThreads) {
+        int64_t b = i / C, c = i % C;
+        sum += d_out[i] * (x[b * T * C + c] - out[i]);
+    }
+    sum = block_reduce<Reduction::sum>(sum, partials);
+    if (threadIdx.x == 0) d_weights[l] += sum * inverse_weight_sum(weights, K);
+}
+
+// d_input: (B, T, C), each example's first-token row receiving += share d_out[b], the rest
+// untouched; d_out: (B, C); share = weights[layer] / S, computed here as the CPU does.
+__global__ void layer_pool_state_add_kernel(float *d_input, const float *d_out, const float *weights, int layer,
+                                            int B, int T, int C, int K) {
+    float share = weights[layer] * inverse_weight_sum(weights, K);
+    DPC_GRID_STRIDE(i, (int64_t)B * C) d_input[(i / C) * T * C + i % C] += share * d_out[i];
+}
+
+// d_input: (B, T, C), every element assigned: share d_out[b] in each first-token row, 0 elsewhere
+// (the last state's gradient, which nothing above has written yet); d_out: (B, C).
+__global__ void layer_pool_state_assign_kernel(float *d_input, const float *d_out, const float *weights, int layer,
+                                               int B, int T, int C, int K) {
+    float share = weights[layer] * inverse_weight_sum(weights, K);
+    DPC_GRID_STRIDE(i, (int64_t)B * T * C) {
+        int64_t b = i / ((int64_t)T * C), t = (i / C) % T;
+        d_input[i] = t == 0 ? share * d_out[b * C + i % C] : 0.0f;
+    }
+}
 } // namespace
 
 extern "C" int dpc_first_token_forward(float *out, const float *input, int B, int T, int C) {
@@ -207,5 +272,39 @@ extern "C" int dpc_attention_pool_backward(float *d_input, float *d_scores, cons
     DPC_LAUNCHED(attention_pool_tokens_kernel);
     attention_pool_scores_kernel<<<(B + kPoolWarps - 1) / kPoolWarps, kPoolThreads>>>(d_scores, weights, B, T);
     DPC_LAUNCHED(attention_pool_scores_kernel);
+    return 0;
+}
+
+extern "C" int dpc_layer_pool_forward(float *out, const float *states, int64_t stride, const float *weights, int B,
+                                      int T, int C, int K) {
+    layer_pool_forward_kernel<<<dpc::blocks_for((int64_t)B * C), dpc::kThreads>>>(out, states, stride, weights, B, T,
+                                                                                  C, K);
+    DPC_LAUNCHED(layer_pool_forward_kernel);
+    return 0;
+}
+
+extern "C" int dpc_layer_pool_weights_backward(float *d_weights, const float *d_out, const float *out,
+                                               const float *states, int64_t stride, const float *weights, int B,
+                                               int T, int C, int K) {
+    if (K <= 0) return 0;
+    if (K > 65535) return dpc::fail("layer pooling: %d states exceed the grid's 65535 blocks", K);
+    layer_pool_weights_backward_kernel<<<K, kPoolThreads>>>(d_weights, d_out, out, states, stride, weights, B, T, C,
+                                                            K);
+    DPC_LAUNCHED(layer_pool_weights_backward_kernel);
+    return 0;
+}
+
+extern "C" int dpc_layer_pool_state_backward(float *d_input, int accumulates, const float *d_out,
+                                             const float *weights, int layer, int B, int T, int C, int K) {
+    if (layer < 0 || layer >= K) return dpc::fail("layer pooling: state %d of %d", layer, K);
+    if (accumulates) {
+        layer_pool_state_add_kernel<<<dpc::blocks_for((int64_t)B * C), dpc::kThreads>>>(d_input, d_out, weights,
+                                                                                        layer, B, T, C, K);
+        DPC_LAUNCHED(layer_pool_state_add_kernel);
+    } else {
+        layer_pool_state_assign_kernel<<<dpc::blocks_for((int64_t)B * T * C), dpc::kThreads>>>(d_input, d_out, weights,
+                                                                                               layer, B, T, C, K);
+        DPC_LAUNCHED(layer_pool_state_assign_kernel);
+    }
     return 0;
 }

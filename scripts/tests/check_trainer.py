@@ -31,9 +31,10 @@ Each check exits non-zero with a message naming what differed:
      resuming with another --layer-lr-decay is refused with one line naming it;
  10. --folds 3 --fold K: the three runs' validation rows (split.json) partition the data, and
      resuming with another fold is refused with one line naming the split;
- 11. --pooling attention: mpirun -np 2 agrees with --ranks 1 within 5e-5, --resume reproduces the
-     uninterrupted run exactly, and `evaluate` on the saved checkpoint, which records the head in
-     config.json, reproduces training's final evaluation.
+ 11. --pooling attention and --pooling weighted_layers --pooled-layers 2: mpirun -np 2 agrees
+     with --ranks 1 within 5e-5, --resume reproduces the uninterrupted run exactly, `evaluate` on
+     the saved checkpoint, which records the head in config.json, reproduces training's final
+     evaluation, and --pooled-layers past the model's hidden states is refused in one line.
 """
 import argparse
 import json
@@ -53,7 +54,7 @@ TOLERANCE = 1e-5  # relative, per step loss and per tensor (max |a-b| / max |b|)
 # The attention head's dense bias sums its tokens' score gradients, which cancel (softmax's sum
 # to zero), so Adam's normalised steps magnify round-off: 0.8-1.2e-5 across 2, 3 and 4 ranks
 # and micro-batches, where every other tensor stays near 1e-6. A sharding mistake is O(1e-2).
-ATTENTION_TOLERANCE = 5e-5
+HEAD_TOLERANCE = 5e-5
 
 
 def fail(message: str) -> None:
@@ -418,27 +419,36 @@ def main() -> None:
                                            "seed 0 in the checkpoint and is fold 1 of 3, seed 0 now"))
 
         if 11 in sections:
-            print("11. --pooling attention")
-            r.run("--ranks 1", r.train_args(work / "attention-r1", "--pooling", "attention"))
-            r.run("mpirun -np 2", r.mpirun(2) + r.train_args(work / "attention-np2", "--pooling", "attention"))
-            compare("np2 vs ranks 1", work / "attention-np2", work / "attention-r1", ATTENTION_TOLERANCE)
-            shutil.copytree(work / "attention-r1", work / "attention-resume")
-            shutil.rmtree(work / "attention-resume" / "checkpoint-20")
-            r.run("--resume from checkpoint-10", r.train_args(work / "attention-resume", "--pooling", "attention", "--resume"))
-            compare("resumed vs uninterrupted", work / "attention-resume", work / "attention-r1", exact)
-            checkpoint = work / "attention-r1" / "checkpoint-20"
-            saved = json.loads((checkpoint / "config.json").read_text())
-            if saved.get("dp_train_pooling") != "attention":
-                fail(f"{checkpoint}/config.json: dp_train_pooling is {saved.get('dp_train_pooling')!r}, not 'attention'")
-            _, _, validation = held_out_rows(work / "attention-r1", args.data, work / "attention-validation.tsv")
-            evaluated = r.run("evaluate checkpoint-20", [str(r.binary), "evaluate", "--model", str(checkpoint), "--data",
-                                                        str(validation), "--text-column", "text", "--label-column",
-                                                        "sentiment", "--max-length", "48"])
-            metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])
-            final = evaluations(work / "attention-r1")[-1]
-            if abs(metrics["rmse"] - final["rmse"]) > 1e-5 * max(1.0, final["rmse"]):
-                fail(f"evaluate: rmse {metrics['rmse']} differs from training's final evaluation {final['rmse']}")
-            print(f"  the reloaded attention head reproduces training's final evaluation (rmse {final['rmse']:.4f})")
+            print("11. --pooling attention and weighted_layers")
+            for pooling, options in [("attention", []), ("weighted_layers", ["--pooled-layers", "2"])]:
+                head = ["--pooling", pooling, *options]
+                r.run(f"{pooling}: --ranks 1", r.train_args(work / f"{pooling}-r1", *head))
+                r.run(f"{pooling}: mpirun -np 2", r.mpirun(2) + r.train_args(work / f"{pooling}-np2", *head))
+                compare(f"{pooling}: np2 vs ranks 1", work / f"{pooling}-np2", work / f"{pooling}-r1", HEAD_TOLERANCE)
+                shutil.copytree(work / f"{pooling}-r1", work / f"{pooling}-resume")
+                shutil.rmtree(work / f"{pooling}-resume" / "checkpoint-20")
+                r.run(f"{pooling}: --resume from checkpoint-10", r.train_args(work / f"{pooling}-resume", *head, "--resume"))
+                compare(f"{pooling}: resumed vs uninterrupted", work / f"{pooling}-resume", work / f"{pooling}-r1", exact)
+                checkpoint = work / f"{pooling}-r1" / "checkpoint-20"
+                saved = json.loads((checkpoint / "config.json").read_text())
+                if saved.get("dp_train_pooling") != pooling:
+                    fail(f"{checkpoint}/config.json: dp_train_pooling is {saved.get('dp_train_pooling')!r}, not {pooling!r}")
+                _, _, validation = held_out_rows(work / f"{pooling}-r1", args.data, work / f"{pooling}-validation.tsv")
+                evaluated = r.run(f"{pooling}: evaluate checkpoint-20", [
+                    str(r.binary), "evaluate", "--model", str(checkpoint), "--data", str(validation), "--text-column",
+                    "text", "--label-column", "sentiment", "--max-length", "48"])
+                metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])
+                final = evaluations(work / f"{pooling}-r1")[-1]
+                if abs(metrics["rmse"] - final["rmse"]) > 1e-5 * max(1.0, final["rmse"]):
+                    fail(f"{pooling}: evaluate's rmse {metrics['rmse']} differs from training's final evaluation {final['rmse']}")
+                print(f"  {pooling}: the reloaded head reproduces training's final evaluation (rmse {final['rmse']:.4f})")
+            weights = parameters(work / "weighted_layers-r1", 20)["layer_pool.weight"]
+            if weights.shape != (2,) or np.all(weights == 1):
+                fail(f"weighted_layers: layer_pool.weight is {weights}, expected 2 trained weights")
+            bad = r.run("--pooled-layers 4 on a 2-layer model", r.train_args(
+                work / "too-deep", "--pooling", "weighted_layers", "--pooled-layers", "4"), expect_rc=1)
+            print("  " + single_error_line("--pooled-layers past the hidden states", bad,
+                                           "there are 3 hidden states to pool"))
 
         print("check_trainer: all checks passed")
     finally:

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 7
+#define DPCUDA_ABI_VERSION 8
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -114,6 +114,14 @@ typedef struct dpc_adamw {
         const float *attention_mask, int B, int T, int C)) \
     X(int, dpc_attention_pool_backward, (float *d_input, float *d_scores, const float *d_out, \
         const float *weights, const float *input, int B, int T, int C)) \
+    /* states: K states (B, T, C), each `stride` floats after the last. d_weights (K) is added */ \
+    /* to; d_input (B, T, C) is added to when `accumulates`, else assigned, its other rows 0. */ \
+    X(int, dpc_layer_pool_forward, (float *out, const float *states, int64_t stride, const float *weights, \
+        int B, int T, int C, int K)) \
+    X(int, dpc_layer_pool_weights_backward, (float *d_weights, const float *d_out, const float *out, \
+        const float *states, int64_t stride, const float *weights, int B, int T, int C, int K)) \
+    X(int, dpc_layer_pool_state_backward, (float *d_input, int accumulates, const float *d_out, \
+        const float *weights, int layer, int B, int T, int C, int K)) \
     X(int, dpc_mse_loss, (float *losses, float *d_predictions, const float *predictions, \
         const float *targets, int B, float grad_scale)) \
     X(int, dpc_cross_entropy_loss, (float *losses, float *d_logits, const float *logits, \

@@ -1,6 +1,6 @@
 // Sentence vectors from token states: the first token (BERT's [CLS], RoBERTa's <s>), the
-// masked mean of sentence-transformers, which ignores padding, and the softmax-weighted sum of
-// the attention pooling head.
+// masked mean of sentence-transformers, which ignores padding, the softmax-weighted sum of
+// the attention pooling head, and the weighted layer pooling head's mixture of first tokens.
 
 import Foundation
 
@@ -93,6 +93,55 @@ extension CPUBackend {
                 weighted += a[t] * dot
             }
             for t in 0..<T { ds[t] = a[t] * (ds[t] - weighted) }
+        }
+    }
+
+    private func inverseSum(_ weights: UnsafePointer<Float>, _ K: Int) -> Float {
+        var sum: Float = 0
+        for l in 0..<K { sum += weights[l] }
+        return 1 / sum
+    }
+
+    public func layerPoolForward(out: UnsafeMutablePointer<Float>, states: UnsafePointer<Float>, stride: Int,
+                                 weights: UnsafePointer<Float>, B: Int, T: Int, C: Int, K: Int) {
+        let inverse = inverseSum(weights, K)
+        for b in 0..<B {
+            let y = out + b * C
+            y.update(repeating: 0, count: C)
+            for l in 0..<K {
+                let x = states + l * stride + b * T * C
+                for c in 0..<C { y[c] += weights[l] * x[c] }
+            }
+            for c in 0..<C { y[c] *= inverse }
+        }
+    }
+
+    public func layerPoolWeightsBackward(dWeights: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                         out: UnsafePointer<Float>, states: UnsafePointer<Float>, stride: Int,
+                                         weights: UnsafePointer<Float>, B: Int, T: Int, C: Int, K: Int) {
+        let inverse = inverseSum(weights, K)
+        for l in 0..<K {
+            // Each example's products summed apart first: one running sum over all B C of them
+            // would lose about as many bits as the cancelling differences carry.
+            var sum: Float = 0
+            for b in 0..<B {
+                let x = states + l * stride + b * T * C, y = out + b * C, dy = dOut + b * C
+                var example: Float = 0
+                for c in 0..<C { example += dy[c] * (x[c] - y[c]) }
+                sum += example
+            }
+            dWeights[l] += sum * inverse
+        }
+    }
+
+    public func layerPoolStateBackward(dInput: UnsafeMutablePointer<Float>, accumulates: Bool,
+                                       dOut: UnsafePointer<Float>, weights: UnsafePointer<Float>, layer: Int,
+                                       B: Int, T: Int, C: Int, K: Int) {
+        let share = weights[layer] * inverseSum(weights, K)
+        if !accumulates { dInput.update(repeating: 0, count: B * T * C) }
+        for b in 0..<B {
+            let dx = dInput + b * T * C, dy = dOut + b * C
+            for c in 0..<C { dx[c] += share * dy[c] }
         }
     }
 }

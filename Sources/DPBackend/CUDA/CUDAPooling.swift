@@ -1,4 +1,4 @@
-// First-token, masked-mean and attention pooling on the GPU (cuda/kernels/pooling.cu).
+// First-token, masked-mean, attention and weighted layer pooling on the GPU (cuda/kernels/pooling.cu).
 
 import CDPCUDA
 
@@ -36,5 +36,27 @@ extension CUDABackend {
                                       input: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
         check(api.dpc_attention_pool_backward(dInput, dScores, dOut, weights, input, Int32(B), Int32(T), Int32(C)),
               "attentionPoolBackward")
+    }
+
+    public func layerPoolForward(out: UnsafeMutablePointer<Float>, states: UnsafePointer<Float>, stride: Int,
+                                 weights: UnsafePointer<Float>, B: Int, T: Int, C: Int, K: Int) {
+        check(api.dpc_layer_pool_forward(out, states, Int64(stride), weights, Int32(B), Int32(T), Int32(C), Int32(K)),
+              "layerPoolForward")
+    }
+
+    public func layerPoolWeightsBackward(dWeights: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+                                         out: UnsafePointer<Float>, states: UnsafePointer<Float>, stride: Int,
+                                         weights: UnsafePointer<Float>, B: Int, T: Int, C: Int, K: Int) {
+        check(api.dpc_layer_pool_weights_backward(dWeights, dOut, out, states, Int64(stride), weights,
+                                                  Int32(B), Int32(T), Int32(C), Int32(K)),
+              "layerPoolWeightsBackward")
+    }
+
+    public func layerPoolStateBackward(dInput: UnsafeMutablePointer<Float>, accumulates: Bool,
+                                       dOut: UnsafePointer<Float>, weights: UnsafePointer<Float>, layer: Int,
+                                       B: Int, T: Int, C: Int, K: Int) {
+        check(api.dpc_layer_pool_state_backward(dInput, accumulates ? 1 : 0, dOut, weights, Int32(layer),
+                                                Int32(B), Int32(T), Int32(C), Int32(K)),
+              "layerPoolStateBackward")
     }
 }

@@ -39,6 +39,12 @@ public struct ModelConfig: Sendable, Equatable {
     public let numLabels: Int
     public let problemType: String?
     public let id2label: [Int: String]?
+    /// dp-train's own keys, naming the head a saved model was trained with: `dp_train_pooling`
+    /// and, for weighted_layers, `dp_train_pooled_layers`.
+    public let headPooling: Pooling?
+    public let pooledLayers: Int?
+    /// The hidden states a forward pass leaves: the embeddings' output and each layer's.
+    public var hiddenStateCount: Int { numHiddenLayers * innerGroupNum + 1 }
     /// The whole JSON object as read.
     public let raw: [String: JSONValue]
 
@@ -85,6 +91,9 @@ public struct ModelConfig: Sendable, Equatable {
         id2label = try keys.id2label()
         numLabels = try keys.numLabels(id2label: id2label)
         problemType = try keys.oneOf("problem_type", Self.problemTypes)
+        headPooling = try keys.oneOf("dp_train_pooling", Pooling.allCases.map(\.rawValue)).flatMap(Pooling.init(rawValue:))
+        pooledLayers = try keys.optionalInt("dp_train_pooled_layers",
+                                            in: 1...(numHiddenLayers * innerGroupNum + 1))
         raw = object
         try keys.checkAbsolutePositions()
         try checkDivisibility()
@@ -104,10 +113,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// The config with `overrides` applied (e.g. `architectures`, `num_labels`,
     /// `problem_type`), as sorted, indented JSON. When num_labels changes and no new id2label
     /// is given, id2label and label2id are reset to transformers' LABEL_i defaults so the file
-    /// stays consistent. The result is parsed again, so an invalid override throws here rather
+    /// stays consistent. An override of null removes its key. The result is parsed again, so an invalid override throws here rather
     /// than when the checkpoint is next loaded.
     public func jsonData(updating overrides: [String: JSONValue]) throws -> Data {
-        var object = raw.merging(overrides) { _, new in new }
+        var object = raw.merging(overrides) { _, new in new }.filter { $0.value != .null || raw[$0.key] == .null }
         if overrides["id2label"] == nil, case .int(let count)? = overrides["num_labels"],
            count != numLabels, count > 0 {
             let labels = (0..<Int(count)).map { ($0, "LABEL_\($0)") }
@@ -158,6 +167,13 @@ private struct ConfigKeys {
     func positiveInt(_ key: String, default fallback: Int? = nil) throws -> Int {
         let number = try int(key, default: fallback)
         guard number > 0 else { throw invalid(key, "must be positive") }
+        return number
+    }
+
+    func optionalInt(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard value(key) != nil else { return nil }
+        let number = try int(key, default: nil)
+        guard range.contains(number) else { throw invalid(key, "must lie in \(range.lowerBound)...\(range.upperBound)") }
         return number
     }
 
