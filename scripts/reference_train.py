@@ -124,6 +124,26 @@ def parameter_groups(model, weight_decay, lr, layer_decay):
             for (scale, decays), ps in groups.items()]
 
 
+class PretrainedWeightDecay:
+    """Zhang et al.'s pretrained weight decay, as their PriorWD wraps torch.optim.AdamW: each group's
+    decay moves to this class, which pulls the parameters toward the values they start from,
+    p -= lr * wd * (p - p0), before the optimizer's own (now decay-free) step."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.decays = [group["weight_decay"] for group in optimizer.param_groups]
+        self.priors = [[p.detach().clone() for p in group["params"]] for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["weight_decay"] = 0.0
+
+    def step(self):
+        with torch.no_grad():
+            for group, decay, priors in zip(self.optimizer.param_groups, self.decays, self.priors):
+                for p, prior in zip(group["params"], priors):
+                    p.add_(p - prior, alpha=-group["lr"] * decay)
+        self.optimizer.step()
+
+
 def reinitialise_top_layers(model, count):
     """dp-train's --reinit-layers: the top `count` layers and BertPooler drawn as transformers'
     _init_weights draws them (Zhang et al. 2020). Written out, because transformers 5 skips
@@ -168,6 +188,8 @@ def main():
     parser.add_argument("--dropout", type=float, help="hidden, attention and head dropout (default: config.json's)")
     parser.add_argument("--reinit-layers", type=int, default=0, help="re-initialise the pooler and the top N layers")
     parser.add_argument("--layer-lr-decay", type=float, default=1.0, help="layer-wise learning-rate decay (1: off)")
+    parser.add_argument("--weight-decay-toward", choices=["zero", "pretrained"], default="zero",
+                        help="pretrained: decay toward the starting weights (Zhang et al.'s pretrained weight decay)")
     parser.add_argument("--output", help="write the final metrics here as JSON")
     args = parser.parse_args()
 
@@ -239,6 +261,7 @@ def main():
     groups = parameter_groups(model, args.weight_decay, args.lr, args.layer_lr_decay)
     optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=betas, eps=args.adam_eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    stepper = PretrainedWeightDecay(optimizer) if args.weight_decay_toward == "pretrained" else optimizer
     print(f"training: {len(train_rows)} examples, {steps_per_epoch} steps per epoch, {total_steps} steps "
           f"({warmup_steps} warmup), batch {args.batch_size}; validation: {len(validation_rows)} examples; "
           f"{args.threads} threads")
@@ -255,7 +278,7 @@ def main():
             # An infinite bound measures the norm without clipping.
             bound = args.max_grad_norm if args.max_grad_norm > 0 else math.inf
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), bound))
-            optimizer.step()
+            stepper.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1

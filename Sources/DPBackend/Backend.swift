@@ -394,11 +394,13 @@ public protocol Backend: AnyObject {
     /// With bc1 = bc2 = 1 this is BERTAdam: p -= lr * m / (sqrt(v) + eps).
     /// The decay applies where `decays` says so: bit i % 32 of word i / 32 is parameter i's. One
     /// call covers the whole flat buffer, so a GPU runs one kernel a step rather than one per
-    /// run of biases and weights.
+    /// run of biases and weights. With a `decayTarget` the decay pulls toward it instead of 0,
+    /// p -= lr * wd * (p - target): Zhang et al.'s pretrained weight decay.
     func adamW(parameters: UnsafeMutablePointer<Float>,                  // (count)
                gradients: UnsafePointer<Float>,                          // (count)
                m: UnsafeMutablePointer<Float>,                           // (count)
                v: UnsafeMutablePointer<Float>,                           // (count)
                decays: UnsafePointer<Int32>,                             // ((count + 31) / 32)
+               decayTarget: UnsafePointer<Float>?,                       // (count)
                count: Int, hyperparameters: AdamWHyperparameters)
 }

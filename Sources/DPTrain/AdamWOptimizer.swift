@@ -6,12 +6,22 @@
 //
 // Bias correction on is torch.optim.AdamW: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
 // Bias correction off is BERTAdam, as in the original BERT code: p -= lr * m / (sqrt(v) + eps).
-// Both apply decoupled weight decay first: p -= lr * wd * p.
+// Both apply decoupled weight decay first: p -= lr * wd * p, or with WeightDecayTarget.pretrained
+// p -= lr * wd * (p - p0), Zhang et al.'s pretrained weight decay (arXiv 2006.05987), where p0 is
+// the parameters training started from.
 
 import DPBackend
 import DPModels
 import DPTensor
 import Foundation
+
+/// What decoupled weight decay pulls the parameters toward.
+public enum WeightDecayTarget: String, Sendable, CaseIterable, Codable {
+    /// 0, as torch.optim.AdamW.
+    case zero
+    /// The values training started from: the pretrained weights, and a fresh head's initial draw.
+    case pretrained
+}
 
 public struct AdamWSettings: Sendable, Equatable {
     public var beta1: Float = 0.9
@@ -19,14 +29,16 @@ public struct AdamWSettings: Sendable, Equatable {
     public var epsilon: Float = 1e-6
     public var weightDecay: Float = 0.01
     public var biasCorrection = true
+    public var decayTarget = WeightDecayTarget.zero
 
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-6, weightDecay: Float = 0.01,
-                biasCorrection: Bool = true) {
+                biasCorrection: Bool = true, decayTarget: WeightDecayTarget = .zero) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         self.biasCorrection = biasCorrection
+        self.decayTarget = decayTarget
     }
 }
 
@@ -47,6 +59,8 @@ public final class AdamWOptimizer {
     public let count: Int
     public let m: UnsafeMutablePointer<Float>  // (P)
     public let v: UnsafeMutablePointer<Float>  // (P)
+    /// The parameters the decay pulls toward, with WeightDecayTarget.pretrained; set by anchorDecay.
+    public let decayTarget: UnsafeMutablePointer<Float>?  // (P)
     /// Updates taken so far; the next update is number `step + 1` in Adam's bias correction.
     public internal(set) var step = 0
     public let groups: [LearningRateGroup]
@@ -66,6 +80,7 @@ public final class AdamWOptimizer {
         self.groups = groups
         m = backend.allocate(count: count)
         v = backend.allocate(count: count)
+        decayTarget = settings.decayTarget == .pretrained ? backend.allocate(count: count) : nil
         let decaying = table.specs.filter(\.decays).map(\.range)
         decays = groups.map { group in
             let relative = decaying.map { $0.clamped(to: group.range) }.filter { !$0.isEmpty }
@@ -80,7 +95,13 @@ public final class AdamWOptimizer {
     deinit {
         backend.deallocate(m)
         backend.deallocate(v)
+        decayTarget.map(backend.deallocate)
         decays.forEach(backend.deallocateIndices)
+    }
+
+    /// Makes `parameters`, the values training starts from, the pretrained weight decay's target.
+    public func anchorDecay(at parameters: UnsafePointer<Float>) {
+        decayTarget.map { backend.copy($0, from: parameters, count: count) }
     }
 
     /// One step on `gradients` times `gradientScale` (GradientClip's scale).
@@ -97,7 +118,8 @@ public final class AdamWOptimizer {
             let start = group.range.lowerBound
             hyperparameters.learningRate = learningRate * group.scale
             backend.adamW(parameters: parameters + start, gradients: gradients + start, m: m + start, v: v + start,
-                          decays: mask, count: group.range.count, hyperparameters: hyperparameters)
+                          decays: mask, decayTarget: decayTarget.map { $0 + start }, count: group.range.count,
+                          hyperparameters: hyperparameters)
         }
     }
 }

@@ -123,7 +123,8 @@ public final class DataParallelTrainer {
                              metricForBest: settings.metricForBest, bestMetric: nil, bestStep: nil,
                              task: train.task.rawValue, labels: train.labels, worldSize: communicator.worldSize,
                              layerLearningRateDecay: settings.layerLearningRateDecay,
-                             validationSplit: settings.validationSplit)
+                             validationSplit: settings.validationSplit,
+                             weightDecayTarget: optimizer.settings.decayTarget)
         if let checkpoint, let store {
             let saved = try store.readState(at: checkpoint)
             try Self.checkCompatible(saved, with: state, path: checkpoint.appendingPathComponent(CheckpointStore.stateName).path)
@@ -137,6 +138,9 @@ public final class DataParallelTrainer {
         if checkpoint != nil {
             try broadcastFromRoot(optimizer.m)
             try broadcastFromRoot(optimizer.v)
+            try optimizer.decayTarget.map(broadcastFromRoot)
+        } else {
+            optimizer.anchorDecay(at: model.parameters)
         }
     }
 
@@ -150,6 +154,7 @@ public final class DataParallelTrainer {
             ("labels", saved.labels.joined(separator: ","), now.labels.joined(separator: ",")),
             ("--layer-lr-decay", "\(saved.layerLearningRateDecay ?? 1)", "\(now.layerLearningRateDecay ?? 1)"),
             ("the validation split", saved.validationSplit ?? "none", now.validationSplit ?? "none"),
+            ("--weight-decay-toward", (saved.weightDecayTarget ?? .zero).rawValue, (now.weightDecayTarget ?? .zero).rawValue),
         ]
         if let (field, checkpoint, current) = fields.first(where: { $0.1 != $0.2 }) {
             throw TrainingError.resumeMismatch(path: path, field: field, checkpoint: checkpoint, now: current)

@@ -30,6 +30,8 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var layerLearningRateDecay: Float?
     /// nil without a split of --train, and in checkpoints written before splits were recorded.
     public var validationSplit: String?
+    /// nil in checkpoints written before pretrained weight decay existed, which decay toward 0.
+    public var weightDecayTarget: WeightDecayTarget?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, seed, task, labels
@@ -37,6 +39,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
         case trainExamples = "train_examples", learningRate = "learning_rate", badStepsInARow = "bad_steps_in_a_row"
         case metricForBest = "metric_for_best", bestMetric = "best_metric", bestStep = "best_step"
         case worldSize = "world_size", layerLearningRateDecay = "layer_lr_decay", validationSplit = "validation_split"
+        case weightDecayTarget = "weight_decay_target"
     }
 }
 
@@ -114,24 +117,33 @@ public struct CheckpointStore {
 
 extension AdamWOptimizer {
     static let momentNames = (m: "adamw.exp_avg", v: "adamw.exp_avg_sq")
+    static let decayTargetName = "adamw.decay_target"
+
+    /// The buffers a checkpoint keeps: the moments, and the pretrained weight decay's target.
+    private var savedBuffers: [(name: String, buffer: UnsafeMutablePointer<Float>)] {
+        [(Self.momentNames.m, m), (Self.momentNames.v, v)] + (decayTarget.map { [(Self.decayTargetName, $0)] } ?? [])
+    }
 
     func save(to url: URL) throws {
-        var m = [Float](repeating: 0, count: count), v = [Float](repeating: 0, count: count)
-        m.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: self.m, count: count) }
-        v.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: self.v, count: count) }
-        try m.withUnsafeBufferPointer { m in
-            try v.withUnsafeBufferPointer { v in
-                try SafeTensorsWriter.write([(Self.momentNames.m, [count], m), (Self.momentNames.v, [count], v)],
-                                            metadata: ["step": String(step)], to: url)
+        let saved = savedBuffers
+        var host = [Float](repeating: 0, count: saved.count * count) // (buffers, P)
+        host.withUnsafeMutableBufferPointer { all in
+            for (index, buffer) in saved.enumerated() {
+                backend.download(all.baseAddress! + index * count, from: buffer.buffer, count: count)
             }
+        }
+        try host.withUnsafeBufferPointer { all in
+            try SafeTensorsWriter.write(saved.enumerated().map { index, buffer in
+                (name: buffer.name, shape: [count], values: UnsafeBufferPointer(rebasing: all[(index * count)..<((index + 1) * count)]))
+            }, metadata: ["step": String(step)], to: url)
         }
     }
 
-    /// Restores the moments and the update count that `save` wrote.
+    /// Restores what `save` wrote, and the update count.
     public func restore(from checkpoint: URL, step: Int) throws {
         let url = checkpoint.appendingPathComponent(CheckpointStore.optimizerName)
         let file = try SafeTensorsFile(contentsOf: url)
-        for (name, buffer) in [(Self.momentNames.m, m), (Self.momentNames.v, v)] {
+        for (name, buffer) in savedBuffers {
             guard file.info(name)?.shape == [count] else {
                 throw CheckpointError.shapeMismatch(file: url.path, tensor: name, expected: [count],
                                                     found: file.info(name)?.shape ?? [])

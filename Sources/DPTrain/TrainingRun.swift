@@ -45,6 +45,7 @@ public struct TrainingConfiguration: Sendable {
     /// Each layer's learning rate is this times the one above it; 1 is one rate for all.
     public var layerLearningRateDecay: Float = 1
     public var adamEpsilon: Float = 1e-6
+    public var weightDecayTarget = WeightDecayTarget.zero
     public var adamBetas: (Float, Float) = (0.9, 0.999)
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -207,7 +208,8 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     let layerDecay = configuration.layerLearningRateDecay
     let optimizer = AdamWOptimizer(table: model.table, settings: AdamWSettings(
         beta1: configuration.adamBetas.0, beta2: configuration.adamBetas.1, epsilon: configuration.adamEpsilon,
-        weightDecay: recipe.weightDecay, biasCorrection: configuration.biasCorrection), backend: backend,
+        weightDecay: recipe.weightDecay, biasCorrection: configuration.biasCorrection,
+        decayTarget: configuration.weightDecayTarget), backend: backend,
         groups: layerDecay == 1 ? nil : model.layout.layerwiseLearningRateGroups(decay: layerDecay))
 
     let schedule = DataSchedule(exampleCount: train.count, globalBatchSize: configuration.batchSize, seed: configuration.seed)
@@ -255,6 +257,10 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
             say(String(format: "layer-wise lr decay %g: the head at lr, layer %d at %.3g lr down to layer 0 at %.3g lr, "
                        + "the embeddings at %.3g lr", layerDecay, modelConfig.numHiddenLayers - 1,
                        scales[scales.count - 2], scales[1], scales[0]))
+        }
+        if configuration.weightDecayTarget == .pretrained {
+            say("weight decay \(recipe.weightDecay) pulls toward the weights training starts from (pretrained weight decay)"
+                + (recipe.weightDecay == 0 ? ", which at 0 does nothing" : ""))
         }
         say("ranks: \(communicator.worldSize); backend \(backend.name), rank 0 on \(backend.placement); "
             + "products in \(backend.precision.rawValue)")

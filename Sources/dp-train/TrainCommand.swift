@@ -15,6 +15,7 @@ import Foundation
 
 extension Task: ExpressibleByArgument {}
 extension Pooling: ExpressibleByArgument {}
+extension WeightDecayTarget: ExpressibleByArgument {}
 
 /// The data options that train, evaluate and predict share.
 struct DataColumnOptions: ParsableArguments {
@@ -68,6 +69,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Fraction of the steps spent warming the rate up from 0.") var warmupRatio = 0.1
     @Option(name: .long, help: "Decoupled weight decay (never on biases or LayerNorm). Default 0.01; RoBERTa 0.1; ALBERT 0.")
     var weightDecay: Float?
+    @Option(name: .long, help: "What the decay pulls toward: zero (torch AdamW) or pretrained, the weights training started from (Zhang et al.'s pretrained weight decay).")
+    var weightDecayToward: WeightDecayTarget = .zero
     @Option(name: .long, help: "Dropout for hidden states, attention and the head. Default: config.json's; ALBERT 0.")
     var dropout: Float?
     @Option(name: .long, help: "Clip the global gradient norm to this; 0 turns clipping off. Default 1; RoBERTa 0.")
@@ -196,6 +199,7 @@ struct Train: ParsableCommand {
         c.learningRate = lr
         c.warmupRatio = warmupRatio
         c.weightDecay = weightDecay
+        c.weightDecayTarget = weightDecayToward
         c.dropout = dropout
         c.maxGradientNorm = maxGradNorm
         c.biasCorrection = adamBiasCorrection

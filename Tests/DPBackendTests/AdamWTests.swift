@@ -2,7 +2,7 @@
 // (bc1 = bc2 = 1), three steps each, with decoupled weight decay applied first where the mask
 // says so (to a random half of the parameters), and the second step's gradients clipped through
 // gradientScale (g = s * gradient, rounded to Float as a separate scaling pass would round it):
-//   p -= lr * wd * p
+//   p -= lr * wd * p               (or p -= lr * wd * (p - target): pretrained weight decay)
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
 
@@ -20,24 +20,28 @@ final class AdamWTests: XCTestCase {
 
     struct State { var p: [Double]; var m: [Double]; var v: [Double] }
 
-    func referenceStep(_ state: inout State, gradients: [Double], decays: [Bool], t: Int, biasCorrection: Bool) {
+    func referenceStep(_ state: inout State, gradients: [Double], decays: [Bool], target: [Double]?, t: Int,
+                       biasCorrection: Bool) {
         let lr = Double(learningRate), b1 = Double(beta1), b2 = Double(beta2)
         let eps = Double(epsilon), wd = Double(weightDecay)
         let bc1 = biasCorrection ? 1 - pow(b1, Double(t)) : 1
         let bc2 = biasCorrection ? 1 - pow(b2, Double(t)) : 1
         for i in state.p.indices {
-            if decays[i] { state.p[i] -= lr * wd * state.p[i] }
+            if decays[i] { state.p[i] -= lr * wd * (state.p[i] - (target?[i] ?? 0)) }
             state.m[i] = b1 * state.m[i] + (1 - b1) * gradients[i]
             state.v[i] = b2 * state.v[i] + (1 - b2) * gradients[i] * gradients[i]
             state.p[i] -= lr / bc1 * state.m[i] / (state.v[i].squareRoot() / bc2.squareRoot() + eps)
         }
     }
 
-    func checkThreeSteps(biasCorrection: Bool) {
+    func checkThreeSteps(biasCorrection: Bool, decaysTowardTarget: Bool = false) {
         let backend = makeBackend()
         withDeviceScope(backend) { scope in
-            let name = biasCorrection ? "torch AdamW" : "BERTAdam"
+            let name = (biasCorrection ? "torch AdamW" : "BERTAdam") + (decaysTowardTarget ? ", decay to a target" : "")
             let parameters = randomFloats(count, in: -2...2, seed: 90)
+            // Far from the parameters, so that decaying toward it moves them another way than toward 0.
+            let targetValues = decaysTowardTarget ? randomFloats(count, in: -2...2, seed: 88) : nil
+            let target = targetValues.map { scope.floats($0) }
             let p = scope.floats(parameters)
             let m = scope.floats(count: count), v = scope.floats(count: count)
             let mask = randomDecayMask(count, seed: 89), decays = scope.indices(mask.words)
@@ -55,9 +59,10 @@ final class AdamWTests: XCTestCase {
                     biasCorrection2: biasCorrection ? Float(1 - pow(Double(beta2), Double(t))) : 1,
                     gradientScale: clipScale)
                 backend.adamW(parameters: p.pointer, gradients: g.pointer, m: m.pointer, v: v.pointer,
-                              decays: decays.pointer, count: count, hyperparameters: hyperparameters)
+                              decays: decays.pointer, decayTarget: target?.pointer, count: count,
+                              hyperparameters: hyperparameters)
                 referenceStep(&state, gradients: gradients.map { $0 * clipScale }.doubles, decays: mask.decays,
-                              t: t, biasCorrection: biasCorrection)
+                              target: targetValues?.doubles, t: t, biasCorrection: biasCorrection)
                 // One Float rounding of p per step, and a few in the update (which is about lr).
                 assertClose(p.array, state.p, Tolerance(relative: 1e-6, absolute: 1e-7), "\(name) parameters after step \(t)")
                 // m is stored as Float each step: up to half an ulp of |m| <= 0.3 a step, shrinking by
@@ -65,6 +70,7 @@ final class AdamWTests: XCTestCase {
                 assertClose(m.array, state.m, Tolerance(relative: 1e-5, absolute: 3e-8), "\(name) m after step \(t)")
                 assertClose(v.array, state.v, Tolerance(relative: 1e-5, absolute: 1e-12), "\(name) v after step \(t)")
                 assertIdentical(g.array, gradients, "\(name) must not modify the gradients")
+                if let target, let targetValues { assertIdentical(target.array, targetValues, "\(name) must not modify the target") }
             }
         }
     }
@@ -72,4 +78,6 @@ final class AdamWTests: XCTestCase {
     func testTorchAdamWWithBiasCorrection() { checkThreeSteps(biasCorrection: true) }
 
     func testBERTAdamWithoutBiasCorrection() { checkThreeSteps(biasCorrection: false) }
+
+    func testPretrainedWeightDecayPullsTowardItsTarget() { checkThreeSteps(biasCorrection: true, decaysTowardTarget: true) }
 }

@@ -201,7 +201,7 @@ final class ThreadParityTests: XCTestCase {
             let parameters = scope.floats(b)
             let decays = scope.indices(randomDecayMask(count, seed: 5).words)
             backend.adamW(parameters: parameters.pointer, gradients: x.pointer, m: m.pointer, v: v.pointer,
-                          decays: decays.pointer, count: count, hyperparameters: hyperparameters)
+                          decays: decays.pointer, decayTarget: nil, count: count, hyperparameters: hyperparameters)
             return [("adamW parameters", parameters.array), ("adamW m", m.array),
                     ("adamW v", v.array)]
         }

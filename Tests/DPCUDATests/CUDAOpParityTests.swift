@@ -379,15 +379,19 @@ final class CUDAOpParityTests: XCTestCase {
 
     func testAdamW() throws {
         let n = 50_021
-        for (step, weightDecay, gradientScale) in [(1, Float(0.01), Float(1)), (7, 0, 0.37)] {
-            try compare("adamW step \(step)") { scope in
+        // The last case decays toward a target, Zhang et al.'s pretrained weight decay.
+        for (step, weightDecay, gradientScale, targeted) in [(1, Float(0.01), Float(1), false), (7, 0, 0.37, false),
+                                                             (3, 0.1, 1, true)] {
+            try compare("adamW step \(step)" + (targeted ? ", decay to a target" : "")) { scope in
                 let parameters = scope.floats(randomFloats(n, seed: 1)), gradients = scope.floats(randomFloats(n, seed: 2))
+                let target = targeted ? scope.floats(randomFloats(n, seed: 6)) : nil
                 let m = scope.floats(randomFloats(n, in: -0.1...0.1, seed: 3))
                 let v = scope.floats(randomFloats(n, in: 0...0.01, seed: 4))
                 let t = Float(step)
                 let decays = scope.indices(randomDecayMask(n, seed: 5).words)
                 scope.backend.adamW(parameters: parameters.pointer, gradients: gradients.pointer, m: m.pointer, v: v.pointer,
-                                    decays: decays.pointer, count: n, hyperparameters: AdamWHyperparameters(
+                                    decays: decays.pointer, decayTarget: target?.pointer, count: n,
+                                    hyperparameters: AdamWHyperparameters(
                                         learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-6,
                                         weightDecay: weightDecay, biasCorrection1: 1 - powf(0.9, t),
                                         biasCorrection2: 1 - powf(0.999, t), gradientScale: gradientScale))

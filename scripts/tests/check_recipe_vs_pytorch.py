@@ -17,9 +17,11 @@ fresh weights) and train 30 steps on the same batches of real sentences, with dr
   biases or LayerNorm, and the layer-wise rates of --layer-lr-decay;
 - get_linear_schedule_with_warmup over ceil(10%) of the steps.
 
-Every step's loss must agree within 1e-5 relative, and every tensor of the final model within
-TENSOR_TOLERANCE of its largest value. The same PyTorch loop without the layer-wise rates must
-not agree, so the check would notice the option doing nothing.
+Two runs: --layer-lr-decay 0.8, and --weight-decay 5 --weight-decay-toward pretrained (Zhang et
+al.'s decay toward the starting weights, reference_train.py's PretrainedWeightDecay, as their
+PriorWD). Every step's loss must agree within 1e-5 relative, and every tensor of the final model
+within TENSOR_TOLERANCE of its largest value. The same PyTorch loop without the option must not
+agree, so the check would notice the option doing nothing.
 """
 import argparse
 import json
@@ -36,7 +38,7 @@ from transformers import AutoTokenizer, BertForSequenceClassification, BertModel
 from transformers.utils import logging as transformers_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from reference_train import parameter_groups  # noqa: E402
+from reference_train import PretrainedWeightDecay, parameter_groups  # noqa: E402
 
 STEPS, BATCH, MAX_LENGTH, LR, LAYER_DECAY, SEED, ROWS = 30, 16, 48, 1e-4, 0.8, 7, 200
 LOSS_TOLERANCE = 1e-5
@@ -94,11 +96,22 @@ def make_model(out: Path, tokenizer_from: Path) -> Path:
     return out / "model"
 
 
-def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float) -> tuple:
+# (what, dp-train's options, PyTorch's run, PyTorch's run without the option)
+CASES = [
+    ("--layer-lr-decay 0.8", ["--layer-lr-decay", "0.8"], dict(layer_decay=0.8), dict()),
+    ("pretrained weight decay", ["--weight-decay", "5", "--weight-decay-toward", "pretrained"],
+     dict(weight_decay=5.0, toward="pretrained"), dict(weight_decay=5.0)),
+]
+
+
+def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float = 1.0, weight_decay: float = 0.01,
+              toward: str = "zero") -> tuple:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = BertForSequenceClassification.from_pretrained(model_dir)
     model.train()
-    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01, LR, layer_decay), lr=LR, betas=(0.9, 0.999), eps=1e-6)
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay, LR, layer_decay), lr=LR, betas=(0.9, 0.999),
+                                  eps=1e-6)
+    stepper = PretrainedWeightDecay(optimizer) if toward == "pretrained" else optimizer
     warmup = math.ceil(0.1 * STEPS)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda k: k / warmup if k < warmup else max(0.0, (STEPS - k) / (STEPS - warmup)))
@@ -118,7 +131,7 @@ def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float) -
         for p in key_biases:
             p.grad.zero_()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        stepper.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
@@ -149,41 +162,42 @@ def main() -> None:
         rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
         texts, targets = [row["text"] for row in rows], [float(row["sentiment"]) for row in rows]
 
-        command = [str(args.bin), "train", "--ranks", "1", "--threads", "1", "--model", str(model_dir),
-                   "--train", str(work / "train.tsv"), "--text-column", "text", "--label-column", "sentiment",
-                   "--max-length", str(MAX_LENGTH), "--max-steps", str(STEPS), "--lr", str(LR), "--seed", str(SEED),
-                   "--dropout", "0", "--layer-lr-decay", str(LAYER_DECAY), "--log-every", "1",
-                   "--backend", args.backend, "--output", str(work / "run")]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            fail(f"dp-train exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-        records = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
-        ours = [r["loss"] for r in records if r["type"] == "train"]
-        clipped = sum(r["grad_norm"] > 1 for r in records if r["type"] == "train")
-        saved = load_file(work / "run" / f"checkpoint-{STEPS}" / "model.safetensors")
+        for what, options, torch_options, contrast in CASES:
+            output = work / f"run-{len(options)}-{options[-1]}"
+            command = [str(args.bin), "train", "--ranks", "1", "--threads", "1", "--model", str(model_dir),
+                       "--train", str(work / "train.tsv"), "--text-column", "text", "--label-column", "sentiment",
+                       "--max-length", str(MAX_LENGTH), "--max-steps", str(STEPS), "--lr", str(LR), "--seed", str(SEED),
+                       "--dropout", "0", *options, "--log-every", "1", "--backend", args.backend, "--output", str(output)]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                fail(f"{what}: dp-train exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+            records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+            ours = [r["loss"] for r in records if r["type"] == "train"]
+            clipped = sum(r["grad_norm"] > 1 for r in records if r["type"] == "train")
+            saved = load_file(output / f"checkpoint-{STEPS}" / "model.safetensors")
 
-        theirs, parameters = torch_run(model_dir, texts, targets, LAYER_DECAY)
-        if len(ours) != STEPS:
-            fail(f"dp-train logged {len(ours)} steps, expected {STEPS}")
-        step_errors = [abs(a / b - 1) for a, b in zip(ours, theirs)]
-        worst_step = max(range(STEPS), key=lambda s: step_errors[s])
-        if step_errors[worst_step] > LOSS_TOLERANCE:
-            fail(f"step {worst_step + 1}: loss {ours[worst_step]} against PyTorch's {theirs[worst_step]}")
-        missing = sorted(set(parameters) - set(saved))
-        if missing:
-            fail(f"the checkpoint lacks {missing[:3]}")
-        error, name = worst_tensor_error(saved, parameters)
-        if error > TENSOR_TOLERANCE:
-            fail(f"{name}: normalised error {error:.2e} after {STEPS} steps (limit {TENSOR_TOLERANCE:.0e})")
-        print(f"{args.backend}: {STEPS} steps against PyTorch: losses within {step_errors[worst_step]:.1e} "
-              f"({theirs[0]:.4f} to {theirs[-1]:.4f}; clipped in {clipped} steps), every tensor within {error:.1e} "
-              f"(worst {name})")
+            theirs, parameters = torch_run(model_dir, texts, targets, **torch_options)
+            if len(ours) != STEPS:
+                fail(f"{what}: dp-train logged {len(ours)} steps, expected {STEPS}")
+            step_errors = [abs(a / b - 1) for a, b in zip(ours, theirs)]
+            worst_step = max(range(STEPS), key=lambda s: step_errors[s])
+            if step_errors[worst_step] > LOSS_TOLERANCE:
+                fail(f"{what}: step {worst_step + 1}: loss {ours[worst_step]} against PyTorch's {theirs[worst_step]}")
+            missing = sorted(set(parameters) - set(saved))
+            if missing:
+                fail(f"{what}: the checkpoint lacks {missing[:3]}")
+            error, name = worst_tensor_error(saved, parameters)
+            if error > TENSOR_TOLERANCE:
+                fail(f"{what}: {name}: normalised error {error:.2e} after {STEPS} steps (limit {TENSOR_TOLERANCE:.0e})")
+            print(f"{args.backend}, {what}: {STEPS} steps against PyTorch: losses within {step_errors[worst_step]:.1e} "
+                  f"({theirs[0]:.4f} to {theirs[-1]:.4f}; clipped in {clipped} steps), every tensor within {error:.1e} "
+                  f"(worst {name})")
 
-        _, flat = torch_run(model_dir, texts, targets, 1.0)
-        unlike, name = worst_tensor_error(saved, flat)
-        if unlike <= 100 * TENSOR_TOLERANCE:
-            fail(f"PyTorch without --layer-lr-decay also agrees with dp-train ({unlike:.1e} at {name})")
-        print(f"without the layer-wise rates PyTorch ends {unlike:.1e} away ({name}): the option takes effect")
+            _, without = torch_run(model_dir, texts, targets, **contrast)
+            unlike, name = worst_tensor_error(saved, without)
+            if unlike <= 100 * TENSOR_TOLERANCE:
+                fail(f"{what}: PyTorch without it also agrees with dp-train ({unlike:.1e} at {name})")
+            print(f"  without it PyTorch ends {unlike:.1e} away ({name}): the option takes effect")
         print("check_recipe_vs_pytorch: passed")
     finally:
         shutil.rmtree(work, ignore_errors=True)

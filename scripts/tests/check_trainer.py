@@ -18,7 +18,8 @@ Each check exits non-zero with a message naming what differed:
      and --resume ends identical to an uninterrupted run;
   5. non-finite steps: an absurd learning rate makes the loss non-finite; the steps are skipped
      with a warning and the run stops after 5 in a row with one clear error;
-  6. evaluate and predict on the final checkpoint agree with training's last evaluation;
+  6. evaluate and predict on the final checkpoint agree with training's last evaluation; an
+     ensemble of two checkpoints predicts their mean, and evaluate scores that mean;
   7. --config FILE (YAML) gives the same run as the command line, which overrides it; an unknown
      key names the key and the file; --keep K keeps the newest K checkpoints plus the best;
      --log-layer-grad-norms logs per-layer norms that make up the global norm; --evals-per-epoch 2
@@ -26,9 +27,10 @@ Each check exits non-zero with a message naming what differed:
   8. --precision bf16 and tf32 against fp32 over 200 steps: every 20-step window's mean loss within
      1% of fp32's, the curves not identical (the rounding took effect), and tf32 (10 mantissa
      bits) closer to fp32 than bf16 (7 bits) by the median step;
-  9. --reinit-layers 1 --layer-lr-decay 0.8: mpirun -np 2 agrees with --ranks 1 within 1e-5, the
-     losses differ from a run without them, --resume reproduces the uninterrupted run exactly, and
-     resuming with another --layer-lr-decay is refused with one line naming it;
+  9. --reinit-layers 1 --layer-lr-decay 0.8 --weight-decay-toward pretrained: mpirun -np 2 agrees
+     with --ranks 1 within 1e-5, the losses differ from a run without them, --resume reproduces
+     the uninterrupted run exactly (the decay's target comes back from optimizer.safetensors), and
+     resuming with another --layer-lr-decay or --weight-decay-toward is refused with one line;
  10. --folds 3 --fold K: the three runs' validation rows (split.json) partition the data, and
      resuming with another fold is refused with one line naming the split;
  11. --pooling attention and --pooling weighted_layers --pooled-layers 2: mpirun -np 2 agrees
@@ -306,6 +308,15 @@ def main() -> None:
             if np.abs(averaged - (single[10] + single[20]) / 2).max() > 1e-6 * np.abs(averaged).max():
                 fail("predict with two --model folders: the predictions are not the mean of the two models'")
             print("  predict with two --model folders writes the mean of their predictions")
+            scored = r.run("evaluate, the same ensemble", [
+                str(r.binary), "evaluate", "--model", str(work / "r1" / "checkpoint-10"), "--model",
+                str(work / "r1" / "checkpoint-20"), "--data", str(validation), "--text-column", "text",
+                "--label-column", "sentiment", "--max-length", "48"])
+            ensemble_rmse = json.loads(scored.stdout.strip().splitlines()[-1])["rmse"]
+            expected_rmse = float(np.sqrt(np.mean((averaged - targets) ** 2)))
+            if abs(ensemble_rmse - expected_rmse) > 1e-5 * max(1.0, expected_rmse):
+                fail(f"evaluate with two --model folders: rmse {ensemble_rmse}, but their mean predictions score {expected_rmse}")
+            print(f"  evaluate with two --model folders scores their mean predictions (rmse {ensemble_rmse:.4f})")
 
         if 7 in sections:
             print("7. config file, and --keep")
@@ -377,8 +388,10 @@ def main() -> None:
                 fail(f"tf32 is no closer to fp32 than bf16: median step error {median['tf32']:.2e} vs {median['bf16']:.2e}")
 
         if 9 in sections:
-            print("9. --reinit-layers and --layer-lr-decay")
-            layered = ["--reinit-layers", "1", "--layer-lr-decay", "0.8"]
+            print("9. --reinit-layers, --layer-lr-decay and --weight-decay-toward pretrained")
+            # A decay strong enough to move the weights in 20 steps.
+            layered = ["--reinit-layers", "1", "--layer-lr-decay", "0.8", "--weight-decay", "20",
+                       "--weight-decay-toward", "pretrained"]
             r.run("--ranks 1", r.train_args(work / "layers-r1", *layered))
             r.run("mpirun -np 2", r.mpirun(2) + r.train_args(work / "layers-np2", *layered))
             compare("np2 vs ranks 1", work / "layers-np2", work / "layers-r1", TOLERANCE)
@@ -392,10 +405,14 @@ def main() -> None:
             shutil.rmtree(work / "layers-resume" / "checkpoint-20")
             r.run("--resume from checkpoint-10", r.train_args(work / "layers-resume", *layered, "--resume"))
             compare("resumed vs uninterrupted", work / "layers-resume", work / "layers-r1", exact)
-            bad = r.run("--resume with --layer-lr-decay 0.9", r.train_args(
-                work / "layers-resume", "--reinit-layers", "1", "--layer-lr-decay", "0.9", "--resume"), expect_rc=1)
-            print("  " + single_error_line("resume with another --layer-lr-decay", bad,
-                                           "--layer-lr-decay was 0.8 in the checkpoint and is 0.9 now"))
+            for option, value, expected in [("--layer-lr-decay", "0.9", "--layer-lr-decay was 0.8 in the checkpoint and is 0.9 now"),
+                                            ("--weight-decay-toward", "zero",
+                                             "--weight-decay-toward was pretrained in the checkpoint and is zero now")]:
+                changed = [value if previous == option else item
+                           for previous, item in zip([None] + layered, layered)]
+                bad = r.run(f"--resume with {option} {value}", r.train_args(work / "layers-resume", *changed, "--resume"),
+                            expect_rc=1)
+                print("  " + single_error_line(f"resume with another {option}", bad, expected))
 
         if 10 in sections:
             print("10. --folds and --fold")

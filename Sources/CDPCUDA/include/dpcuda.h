@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 8
+#define DPCUDA_ABI_VERSION 9
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -127,7 +127,7 @@ typedef struct dpc_adamw {
     X(int, dpc_cross_entropy_loss, (float *losses, float *d_logits, const float *logits, \
         const int32_t *labels, int B, int K, float grad_scale)) \
     X(int, dpc_adamw_step, (float *parameters, const float *gradients, float *m, float *v, \
-        const uint32_t *decays, int64_t count, dpc_adamw hyperparameters))
+        const uint32_t *decays, const float *decay_target, int64_t count, dpc_adamw hyperparameters))
 
 #ifdef DPCUDA_BUILDING_LIBRARY
 #define DPCUDA_DECLARE(ret, name, params) ret name params;

@@ -3,22 +3,30 @@
 extension CPUBackend {
     public func adamW(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
                       m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, decays: UnsafePointer<Int32>,
-                      count: Int, hyperparameters h: AdamWHyperparameters) {
-        let decayFactor = 1 - h.learningRate * h.weightDecay
+                      decayTarget: UnsafePointer<Float>?, count: Int, hyperparameters h: AdamWHyperparameters) {
+        let decayRate = h.learningRate * h.weightDecay, decayFactor = 1 - decayRate
         let stepSize = h.learningRate / h.biasCorrection1
         let inverseSqrtCorrection2 = 1 / h.biasCorrection2.squareRoot()
         parallelRanges(count, minimumPerChunk: 1 << 15) { range in
             var i = range.lowerBound
             while i < range.upperBound {
                 let lanes = min(8, range.upperBound - i)
-                let decayFactors = select(decayFactor, 1, where: decayLanes(i, lanes, decays))
+                let decaying = decayLanes(i, lanes, decays)
                 let g = load(gradients, i, lanes) * h.gradientScale
                 let mi = h.beta1 * load(m, i, lanes) + (1 - h.beta1) * g
                 let vi = h.beta2 * load(v, i, lanes) + (1 - h.beta2) * g * g
                 let denominator = vi.squareRoot() * inverseSqrtCorrection2 + h.epsilon
                 store(mi, m, i, lanes)
                 store(vi, v, i, lanes)
-                store(load(parameters, i, lanes) * decayFactors - stepSize * mi / denominator, parameters, i, lanes)
+                let p = load(parameters, i, lanes)
+                // torch's p.mul_(1 - lr wd), or Zhang et al.'s p.add_(p - target, alpha=-lr wd).
+                let decayed: Float8
+                if let decayTarget {
+                    decayed = p - select(decayRate, 0, where: decaying) * (p - load(decayTarget, i, lanes))
+                } else {
+                    decayed = p * select(decayFactor, 1, where: decaying)
+                }
+                store(decayed - stepSize * mi / denominator, parameters, i, lanes)
                 i += lanes
             }
         }
