@@ -19,7 +19,9 @@ Each check exits non-zero with a message naming what differed:
   5. non-finite steps: an absurd learning rate makes the loss non-finite; the steps are skipped
      with a warning and the run stops after 5 in a row with one clear error;
   6. evaluate and predict on the final checkpoint agree with training's last evaluation; an
-     ensemble of two checkpoints predicts their mean, and evaluate scores that mean;
+     ensemble of two checkpoints predicts their mean, and evaluate scores that mean; for
+     classification, one model twice scores as itself and an ensemble's accuracy is predict's
+     soft vote's;
   7. --config FILE (YAML) gives the same run as the command line, which overrides it; an unknown
      key names the key and the file; --keep K keeps the newest K checkpoints plus the best;
      --log-layer-grad-norms logs per-layer norms that make up the global norm; --evals-per-epoch 2
@@ -317,6 +319,35 @@ def main() -> None:
             if abs(ensemble_rmse - expected_rmse) > 1e-5 * max(1.0, expected_rmse):
                 fail(f"evaluate with two --model folders: rmse {ensemble_rmse}, but their mean predictions score {expected_rmse}")
             print(f"  evaluate with two --model folders scores their mean predictions (rmse {ensemble_rmse:.4f})")
+            # Classification: the sentences labelled by the sign of their rating.
+            rows = [line.split("\t") for line in lines[1:401]]
+            polarity = work / "polarity.tsv"
+            polarity.write_text("id\ttext\tpolarity\n" + "".join(
+                f"{row[0]}\t{row[2]}\t{'pos' if float(row[1]) > 0 else 'neg'}\n" for row in rows), encoding="utf-8")
+            r.run("classification run", without(r.train_args(work / "polarity", "--lr", "1e-3"), "--train", "--label-column",
+                                                 "--validation-fraction")
+                  + ["--train", str(polarity), "--validation", str(polarity), "--label-column", "polarity"])
+            folders = [str(work / "polarity" / f"checkpoint-{step}") for step in (10, 20)]
+            def score(*models: str) -> dict:
+                command = [str(r.binary), "evaluate", "--data", str(polarity), "--label-column", "polarity", "--max-length", "48"]
+                for model in models:
+                    command += ["--model", model]
+                return json.loads(r.run(f"evaluate {len(models)} model(s)", command).stdout.strip().splitlines()[-1])
+            alone, twice = score(folders[1]), score(folders[1], folders[1])
+            if abs(twice["loss"] - alone["loss"]) > 1e-6 * alone["loss"] or twice["accuracy"] != alone["accuracy"]:
+                fail(f"evaluate with one model twice: {twice}, alone: {alone}")
+            voted = work / "polarity-ensemble.csv"
+            r.run("predict, the classification ensemble", [str(r.binary), "predict", "--model", folders[0], "--model",
+                                                         folders[1], "--data", str(polarity), "--id-column", "id",
+                                                         "--max-length", "48", "--output", str(voted)])
+            truth = {row[0]: ("pos" if float(row[1]) > 0 else "neg") for row in rows}
+            votes = [line.split(",") for line in voted.read_text().splitlines()[1:]]
+            accuracy = sum(truth[id] == label for id, label in votes) / len(votes)
+            both = score(*folders)
+            if abs(both["accuracy"] - accuracy) > 1e-12:
+                fail(f"evaluate's ensemble accuracy {both['accuracy']} differs from predict's votes' {accuracy}")
+            print(f"  classification: one model twice scores as itself (loss {alone['loss']:.4f}); the ensemble's "
+                  f"accuracy {accuracy:.4f} is predict's soft vote's")
 
         if 7 in sections:
             print("7. config file, and --keep")
