@@ -59,7 +59,7 @@ let tests: [Target] = [
     .testTarget(name: "DPCUDATests", dependencies: ["DPTensor", "DPBackend", "DPModels", "DPTrain", "DPTestSupport"]),
     .testTarget(name: "DPDataTests", dependencies: ["DPData"]),
     .testTarget(name: "DPTokenizersTests", dependencies: ["DPTokenizers", "DPTestSupport"]),
-    .testTarget(name: "DPTrainTests", dependencies: ["DPTrain", "DPDistributed", "DPData", "DPTestSupport"]),
+    .testTarget(name: "DPTrainTests", dependencies: ["DPTrain", "DPDistributed", "DPData", "DPTensor", "DPTestSupport"]),
 ]
 
 let package = Package(

@@ -46,6 +46,9 @@ public struct TrainerSettings: Sendable {
     /// How the validation rows were split off --train ("fold 2 of 5, seed 0"); recorded and
     /// checked on resume like the decay, since another split would train on other rows.
     public var validationSplit: String?
+    /// Batches of examples of similar length (the HF Trainer's group_by_length); recorded and
+    /// checked on resume, since it changes the data order.
+    public var groupByLength = false
     public var dropout: DropoutRates
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -63,6 +66,10 @@ public struct TrainerSettings: Sendable {
     public var evalBatchSize = 64
     /// The evaluation metric that picks the best checkpoint; rmse and mae are minimised.
     public var metricForBest: String
+    /// Stop once this many evaluations in a row fail to improve on the best metric by more than
+    /// `earlyStoppingThreshold` (the HF Trainer's EarlyStoppingCallback); nil trains every step.
+    public var earlyStoppingPatience: Int?
+    public var earlyStoppingThreshold = 0.0
     /// Checkpoints and metrics.jsonl go here; nil keeps nothing.
     public var output: URL?
     /// Copied into every checkpoint, e.g. tokenizer.json.
@@ -83,6 +90,8 @@ public struct TrainingSummary: Sendable {
     public var finalMetrics: [String: Double]?
     /// The signal that stopped the run early, if one did.
     public var stoppedBy: Int32?
+    /// Whether the run stopped because the metric stopped improving (--early-stopping-patience).
+    public var stoppedEarly = false
 }
 
 public final class DataParallelTrainer {
@@ -109,7 +118,8 @@ public final class DataParallelTrainer {
         self.settings = settings
         self.train = train
         self.validation = validation
-        schedule = DataSchedule(exampleCount: train.count, globalBatchSize: settings.globalBatchSize, seed: settings.seed)
+        schedule = DataSchedule(exampleCount: train.count, globalBatchSize: settings.globalBatchSize, seed: settings.seed,
+                                lengths: settings.groupByLength ? train.examples.map(\.inputIds.count) : nil)
         learningRates = LinearWarmupDecay(peak: settings.learningRate, warmupRatio: settings.warmupRatio,
                                           totalSteps: settings.totalSteps)
         host = [Float](repeating: 0, count: model.parameterCount)
@@ -124,7 +134,8 @@ public final class DataParallelTrainer {
                              task: train.task.rawValue, labels: train.labels, worldSize: communicator.worldSize,
                              layerLearningRateDecay: settings.layerLearningRateDecay,
                              validationSplit: settings.validationSplit,
-                             weightDecayTarget: optimizer.settings.decayTarget)
+                             weightDecayTarget: optimizer.settings.decayTarget,
+                             groupByLength: settings.groupByLength, evalsWithoutImprovement: 0)
         if let checkpoint, let store {
             let saved = try store.readState(at: checkpoint)
             try Self.checkCompatible(saved, with: state, path: checkpoint.appendingPathComponent(CheckpointStore.stateName).path)
@@ -155,6 +166,7 @@ public final class DataParallelTrainer {
             ("--layer-lr-decay", "\(saved.layerLearningRateDecay ?? 1)", "\(now.layerLearningRateDecay ?? 1)"),
             ("the validation split", saved.validationSplit ?? "none", now.validationSplit ?? "none"),
             ("--weight-decay-toward", (saved.weightDecayTarget ?? .zero).rawValue, (now.weightDecayTarget ?? .zero).rawValue),
+            ("--group-by-length", "\(saved.groupByLength ?? false)", "\(now.groupByLength ?? false)"),
         ]
         if let (field, checkpoint, current) = fields.first(where: { $0.1 != $0.2 }) {
             throw TrainingError.resumeMismatch(path: path, field: field, checkpoint: checkpoint, now: current)
@@ -182,6 +194,11 @@ public final class DataParallelTrainer {
         let startStep = state.step
         let started = Date()
         var window = LogWindow()
+        if patienceExhausted {
+            log?.say("this run stopped early at step \(state.step) (--early-stopping-patience): \(settings.metricForBest) "
+                + "had not improved for \(state.evalsWithoutImprovement ?? 0) evaluations; nothing left to train")
+            return TrainingSummary(steps: state.step, losses: [], finalMetrics: nil, stoppedBy: nil, stoppedEarly: true)
+        }
         log?.say(startBanner())
         try checkParametersIfAsked()
         var order = schedule.order(epoch: schedule.epoch(ofStep: state.step))
@@ -218,15 +235,21 @@ public final class DataParallelTrainer {
             if validation != nil, last || settings.evalEvery.map({ state.step % $0 == 0 }) == true {
                 finalMetrics = try evaluateAndRecord()
             }
+            let stopsEarly = !last && patienceExhausted
             if let signal = outcome.stopSignal {
                 try saveCheckpoint()
                 log?.say("stopped by \(StopSignal.name(signal)) after step \(state.step); "
                     + "the checkpoint is written, and --resume continues from it")
                 return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: signal)
             }
-            if last || settings.saveEvery.map({ state.step % $0 == 0 }) == true {
+            if last || stopsEarly || settings.saveEvery.map({ state.step % $0 == 0 }) == true {
                 try checkParametersIfAsked()
                 try saveCheckpoint()
+            }
+            if stopsEarly {
+                log?.say(earlyStopLine())
+                return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil,
+                                       stoppedEarly: true)
             }
         }
         return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil)
@@ -365,16 +388,36 @@ public final class DataParallelTrainer {
         log.progress(step: state.step, total: settings.totalSteps, suffix: "ETA \(formatDuration(eta))")
     }
 
+    /// Whether --early-stopping-patience evaluations in a row have failed to improve the metric.
+    private var patienceExhausted: Bool {
+        settings.earlyStoppingPatience.map { (state.evalsWithoutImprovement ?? 0) >= $0 } ?? false
+    }
+
+    private func earlyStopLine() -> String {
+        let best = state.bestMetric.map { String(format: "%.4f", $0) } ?? "nan"
+        let bestStep = state.bestStep.map { " at step \($0)" } ?? ""
+        // The best evaluation has a checkpoint only if it fell on a save (--save-every).
+        let bestCheckpoint = state.bestStep.flatMap { step in store?.complete().first { $0.step == step }?.url }
+        let saved = bestCheckpoint.map { "; the best checkpoint is \($0.path)" } ?? ""
+        return "early stopping: \(settings.metricForBest) has not improved on \(best)\(bestStep) by more than "
+            + "\(settings.earlyStoppingThreshold) for \(state.evalsWithoutImprovement ?? 0) evaluations; "
+            + "stopped after step \(state.step) of \(settings.totalSteps)" + saved
+    }
+
+    /// Evaluates, then updates the best metric and, as the HF Trainer's EarlyStoppingCallback
+    /// counts it, the evaluations without an improvement beyond the threshold (a NaN metric is
+    /// none). Every rank holds the same metrics, so every rank takes the same decisions.
     private func evaluateAndRecord() throws -> [String: Double] {
         guard let validation else { return [:] }
         let metrics = try evaluate(validation)
-        if let value = metrics[settings.metricForBest], value.isFinite {
-            let better = state.bestMetric.map { settings.minimisesMetric ? value < $0 : value > $0 } ?? true
-            if better {
-                state.bestMetric = value
-                state.bestStep = state.step
-            }
+        let value = metrics[settings.metricForBest] ?? .nan
+        let improvement = state.bestMetric.map { settings.minimisesMetric ? $0 - value : value - $0 }
+        if value.isFinite, improvement.map({ $0 > 0 }) ?? true {
+            state.bestMetric = value
+            state.bestStep = state.step
         }
+        let resetsPatience = value.isFinite && (improvement.map { $0 > settings.earlyStoppingThreshold } ?? true)
+        state.evalsWithoutImprovement = resetsPatience ? 0 : (state.evalsWithoutImprovement ?? 0) + 1
         if let log {
             let text = metrics.sorted { $0.key < $1.key }.map { String(format: "%@ %.4f", $0.key, $0.value) }
             log.say("eval step \(state.step): " + text.joined(separator: "  "))

@@ -1,3 +1,4 @@
+import DPModels
 import Foundation
 
 // Evaluation metrics, computed in Double, matching scipy.stats and sklearn.metrics on ordinary
@@ -10,6 +11,14 @@ import Foundation
 //   - mcc: 0 when the denominator is 0 (sklearn does the same).
 
 /// rmse, mae, pearson and spearman (average ranks for ties, as scipy.stats.spearmanr).
+/// The metrics that `evaluationMetrics` reports for `task`: what --metric-for-best may name.
+public func metricNames(task: Task, numLabels: Int) -> [String] {
+    switch task {
+    case .regression: return ["rmse", "mae", "pearson", "spearman", "loss"]
+    case .classification: return ["accuracy"] + (numLabels == 2 ? ["f1"] : []) + ["macro_f1", "mcc", "loss"]
+    }
+}
+
 public func regressionMetrics(predictions: [Float], targets: [Float]) -> [String: Double] {
     precondition(predictions.count == targets.count && !predictions.isEmpty,
                  "metrics need as many predictions as targets, and at least one")

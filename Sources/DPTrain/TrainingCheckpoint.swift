@@ -32,6 +32,11 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var validationSplit: String?
     /// nil in checkpoints written before pretrained weight decay existed, which decay toward 0.
     public var weightDecayTarget: WeightDecayTarget?
+    /// nil in checkpoints written before --group-by-length existed, which shuffled plainly.
+    public var groupByLength: Bool?
+    /// Evaluations since the best metric last improved by more than the early-stopping
+    /// threshold; nil in checkpoints written before early stopping existed.
+    public var evalsWithoutImprovement: Int?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, seed, task, labels
@@ -39,7 +44,8 @@ public struct TrainerState: Codable, Sendable, Equatable {
         case trainExamples = "train_examples", learningRate = "learning_rate", badStepsInARow = "bad_steps_in_a_row"
         case metricForBest = "metric_for_best", bestMetric = "best_metric", bestStep = "best_step"
         case worldSize = "world_size", layerLearningRateDecay = "layer_lr_decay", validationSplit = "validation_split"
-        case weightDecayTarget = "weight_decay_target"
+        case weightDecayTarget = "weight_decay_target", groupByLength = "group_by_length"
+        case evalsWithoutImprovement = "evals_without_improvement"
     }
 }
 

@@ -55,25 +55,32 @@ public struct ExampleSet: Sendable {
 
 /// Which examples each optimizer step sees: a seeded shuffle per epoch, cut into global batches
 /// (the last batch of an epoch may be smaller, as with drop_last=False in a PyTorch DataLoader).
+/// With `lengths`, the shuffle is grouped by length as the HF Trainer's `group_by_length` does.
 public struct DataSchedule: Sendable, Equatable {
     public let exampleCount: Int
     public let globalBatchSize: Int
     public let seed: UInt64
+    /// Each example's tokens, when batches are grouped by length; nil for a plain shuffle.
+    public let lengths: [Int]?
 
-    public init(exampleCount: Int, globalBatchSize: Int, seed: UInt64) {
+    public init(exampleCount: Int, globalBatchSize: Int, seed: UInt64, lengths: [Int]? = nil) {
         precondition(exampleCount > 0 && globalBatchSize > 0)
+        precondition(lengths.map { $0.count == exampleCount } ?? true)
         self.exampleCount = exampleCount
         self.globalBatchSize = globalBatchSize
         self.seed = seed
+        self.lengths = lengths
     }
 
     public var stepsPerEpoch: Int { (exampleCount + globalBatchSize - 1) / globalBatchSize }
 
     public func epoch(ofStep step: Int) -> Int { step / stepsPerEpoch }
 
-    /// The epoch's shuffle, seeded by (seed, epoch).
+    /// The epoch's shuffle, seeded by (seed, epoch), grouped by length when `lengths` is set.
     public func order(epoch: Int) -> [Int] {
-        seededPermutation(count: exampleCount, seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15))
+        let shuffled = seededPermutation(count: exampleCount, seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15))
+        guard let lengths else { return shuffled }
+        return lengthGroupedOrder(shuffled: shuffled, lengths: lengths, batchSize: globalBatchSize)
     }
 
     /// The example indices of global step `step` (0-based), in batch order.
@@ -81,6 +88,28 @@ public struct DataSchedule: Sendable, Equatable {
         let start = (step % stepsPerEpoch) * globalBatchSize
         return Array(order[start..<min(start + globalBatchSize, exampleCount)])
     }
+}
+
+/// transformers' `get_length_grouped_indices` (the HF Trainer's `group_by_length`) applied to
+/// `shuffled`, which stands in for its `torch.randperm`: the shuffle is cut into megabatches of
+/// min(count / (4 batchSize), 50) batches (at least one), each megabatch is sorted by length,
+/// longest first and ties in shuffled order, and the longest example of all is swapped to the
+/// front, so that a batch too large for memory fails at the first step. Batches then hold
+/// examples of similar length, which cuts padding, and the ranks' shards of one global batch
+/// take similar time.
+public func lengthGroupedOrder(shuffled: [Int], lengths: [Int], batchSize: Int) -> [Int] {
+    let megabatchSize = max(1, min(shuffled.count / (batchSize * 4), 50)) * batchSize
+    var megabatches = stride(from: 0, to: shuffled.count, by: megabatchSize).map { start in
+        // Python's sorted is stable; Swift's sort is not, so the shuffled position breaks ties.
+        shuffled[start..<min(start + megabatchSize, shuffled.count)].enumerated()
+            .sorted { (lengths[$0.element], $1.offset) > (lengths[$1.element], $0.offset) }
+            .map(\.element)
+    }
+    let maximums = megabatches.map { lengths[$0[0]] }
+    // torch.argmax: the first megabatch holding the longest example.
+    let longest = maximums.firstIndex(of: maximums.max()!)!
+    (megabatches[0][0], megabatches[longest][0]) = (megabatches[longest][0], megabatches[0][0])
+    return megabatches.flatMap { $0 }
 }
 
 /// A Fisher-Yates shuffle of 0..<count; the same on every rank and platform.

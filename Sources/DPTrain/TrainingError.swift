@@ -8,6 +8,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case parametersDiverged(step: Int, ranks: Int, worldSize: Int)
     case noCheckpoint(folder: String)
     case optionDoesNotFit(option: String, model: String, reason: String)
+    case unknownMetric(name: String, task: String, known: [String])
 
     public var description: String {
         switch self {
@@ -26,6 +27,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "\(folder): --resume found no complete checkpoint-<step> folder"
         case let .optionDoesNotFit(option, model, reason):
             return "\(option) does not fit \(model): \(reason)"
+        case let .unknownMetric(name, task, known):
+            return "--metric-for-best \(name): \(task) evaluation has no such metric; it has \(known.joined(separator: ", "))"
         }
     }
 }

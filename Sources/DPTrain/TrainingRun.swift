@@ -28,6 +28,8 @@ public struct TrainingConfiguration: Sendable {
     public var pooledLayers: Int?
     public var maxLength = 128
     public var batchSize = 16
+    /// Batches of examples of similar length, as the HF Trainer's group_by_length.
+    public var groupByLength = false
     public var microBatchSize: Int?
     public var epochs = 3
     public var maxSteps: Int?
@@ -54,6 +56,10 @@ public struct TrainingConfiguration: Sendable {
     public var evalsPerEpoch: Int?
     public var evalBatchSize = 64
     public var metricForBest: String?
+    /// Evaluations without improvement before training stops; nil never stops early.
+    public var earlyStoppingPatience: Int?
+    /// How much the metric must improve on the best to count as an improvement.
+    public var earlyStoppingThreshold = 0.0
     public var output: URL?
     public var saveEvery: Int?
     public var keep = 2
@@ -196,6 +202,11 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     guard train.count > 0 else {
         throw DataError(path: configuration.train.path, reason: "no training rows")
     }
+    let metricForBest = configuration.metricForBest ?? (task == .regression ? "rmse" : "accuracy")
+    let metrics = metricNames(task: task, numLabels: train.numLabels)
+    guard metrics.contains(metricForBest) else {
+        throw TrainingError.unknownMetric(name: metricForBest, task: task.rawValue, known: metrics)
+    }
 
     // Model: the newest checkpoint when resuming, else --model with a fresh head where it lacks one.
     let head = try trainingHead(configuration, model: modelConfig, task: task, numLabels: train.numLabels)
@@ -215,7 +226,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     let schedule = DataSchedule(exampleCount: train.count, globalBatchSize: configuration.batchSize, seed: configuration.seed)
     var settings = TrainerSettings(totalSteps: configuration.maxSteps ?? configuration.epochs * schedule.stepsPerEpoch,
                                    dropout: recipe.dropout,
-                                   metricForBest: configuration.metricForBest ?? (task == .regression ? "rmse" : "accuracy"))
+                                   metricForBest: metricForBest)
     settings.globalBatchSize = configuration.batchSize
     settings.microBatchSize = configuration.microBatchSize
     settings.learningRate = configuration.learningRate
@@ -223,6 +234,9 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.maxGradientNorm = recipe.maxGradientNorm
     settings.layerLearningRateDecay = layerDecay
     settings.validationSplit = split?.description
+    settings.groupByLength = configuration.groupByLength
+    settings.earlyStoppingPatience = configuration.earlyStoppingPatience
+    settings.earlyStoppingThreshold = configuration.earlyStoppingThreshold
     settings.seed = configuration.seed
     settings.logEvery = configuration.logEvery
     settings.evalEvery = configuration.evalEvery ?? configuration.evalsPerEpoch.map { max(1, schedule.stepsPerEpoch / $0) }
@@ -271,8 +285,6 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     return try trainer.run()
 }
 
-/// --reinit-layers and --layer-lr-decay need one set of weights per layer, which ALBERT's shared
-/// layers lack, and no more layers than the model has.
 /// The head to train: the options' where given, else the one config.json describes.
 func trainingHead(_ configuration: TrainingConfiguration, model: ModelConfig, task: Task,
                   numLabels: Int) throws -> HeadSpec {
@@ -297,6 +309,8 @@ func trainingHead(_ configuration: TrainingConfiguration, model: ModelConfig, ta
     return HeadSpec(pooling: pooling, task: task, numLabels: numLabels, pooledLayers: pooledLayers)
 }
 
+/// --reinit-layers and --layer-lr-decay need one set of weights per layer, which ALBERT's shared
+/// layers lack, and no more layers than the model has.
 func checkLayerOptions(_ configuration: TrainingConfiguration, model: ModelConfig) throws {
     let name = "\(model.source) (\(model.modelType.rawValue), \(model.numHiddenLayers) layers)"
     let requested = [("--reinit-layers \(configuration.reinitLayers)", configuration.reinitLayers != 0),

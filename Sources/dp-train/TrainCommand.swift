@@ -61,6 +61,8 @@ struct Train: ParsableCommand {
 
     // Recipe
     @Option(name: .long, help: "Global batch size, split over the ranks.") var batchSize = 16
+    @Flag(name: .long, help: "Batch examples of similar length together, as the HF Trainer's group_by_length: less padding, and ranks that finish together.")
+    var groupByLength = false
     @Option(name: .long, help: "Examples per forward/backward pass on one rank (same result, less memory).")
     var microBatchSize: Int?
     @Option(name: .long, help: "Passes over the training data.") var epochs = 3
@@ -95,6 +97,10 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Examples per evaluation batch on one rank.") var evalBatchSize = 64
     @Option(name: .long, help: "The evaluation metric that picks the best checkpoint (rmse, pearson, accuracy, f1, mcc, ...).")
     var metricForBest: String?
+    @Option(name: .long, help: "Stop after this many evaluations in a row without the --metric-for-best improving (the HF Trainer's EarlyStoppingCallback).")
+    var earlyStoppingPatience: Int?
+    @Option(name: .long, help: "How much --metric-for-best must improve on the best to reset --early-stopping-patience.")
+    var earlyStoppingThreshold = 0.0
     @Option(name: .long, help: "Folder for checkpoints and metrics.jsonl.") var output: String?
     @Option(name: .long, help: "Write a checkpoint every N steps (and always at the end).") var saveEvery: Int?
     @Option(name: .long, help: "Keep the newest K checkpoints, plus the best.") var keep = 2
@@ -131,6 +137,10 @@ struct Train: ParsableCommand {
             throw ValidationError("--eval-every and --evals-per-epoch exclude each other")
         }
         try positive(evalBatchSize, "eval-batch-size")
+        try positive(earlyStoppingPatience, "early-stopping-patience")
+        guard earlyStoppingThreshold >= 0 else {
+            throw ValidationError("--early-stopping-threshold must be at least 0, got \(earlyStoppingThreshold)")
+        }
         try positive(saveEvery, "save-every")
         try positive(keep, "keep")
         try positive(ranks, "ranks")
@@ -174,6 +184,9 @@ struct Train: ParsableCommand {
         if let metricForBest, validationSources.isEmpty {
             throw ValidationError("--metric-for-best \(metricForBest) needs --validation, --validation-fraction or --folds")
         }
+        if let earlyStoppingPatience, validationSources.isEmpty {
+            throw ValidationError("--early-stopping-patience \(earlyStoppingPatience) needs --validation, --validation-fraction or --folds")
+        }
         for (name, path) in [("model", model), ("train", train), ("validation", validation)] {
             if let path, !FileManager.default.fileExists(atPath: path) {
                 throw ValidationError("--\(name) \(path): no such file or folder")
@@ -193,6 +206,7 @@ struct Train: ParsableCommand {
         c.pooledLayers = pooledLayers
         c.maxLength = data.maxLength
         c.batchSize = batchSize
+        c.groupByLength = groupByLength
         c.microBatchSize = microBatchSize
         c.epochs = epochs
         c.maxSteps = maxSteps
@@ -213,6 +227,8 @@ struct Train: ParsableCommand {
         c.evalsPerEpoch = evalsPerEpoch
         c.evalBatchSize = evalBatchSize
         c.metricForBest = metricForBest
+        c.earlyStoppingPatience = earlyStoppingPatience
+        c.earlyStoppingThreshold = earlyStoppingThreshold
         c.output = output.map { URL(fileURLWithPath: $0) }
         c.saveEvery = saveEvery
         c.keep = keep

@@ -1,4 +1,5 @@
 import DPData
+import DPTensor
 import DPTrain
 import Foundation
 import XCTest
@@ -50,6 +51,103 @@ final class TrainingDataTests: XCTestCase {
             let batches = steps.map { schedule.globalBatch(step: $0, order: order) }
             XCTAssertEqual(batches.map(\.count), [16, 16, 16, 2])
             XCTAssertEqual(batches.flatMap { $0 }, order)
+        }
+    }
+
+    // MARK: Grouping by length
+
+    /// Lengths with many ties and a long tail, as tokenised sentences have.
+    private func sentenceLengths(count: Int, seed: UInt64) -> [Int] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in 3 + Int(generator.next() % 40) * Int(1 + generator.next() % 3) }
+    }
+
+    func testGroupedOrderIsTheShuffleWithEachMegabatchSortedAndTheLongestFirst() {
+        for (count, batch) in [(1000, 16), (37, 16), (5000, 8), (16, 16), (1, 4)] {
+            let lengths = sentenceLengths(count: count, seed: UInt64(count))
+            let schedule = DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 3, lengths: lengths)
+            let shuffled = DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 3).order(epoch: 1)
+            let grouped = schedule.order(epoch: 1)
+            XCTAssertEqual(grouped.sorted(), Array(0..<count), "a permutation")
+            XCTAssertEqual(lengths[grouped[0]], lengths.max(), "the longest example leads")
+            // Undo the swap that brought the longest example to the front; then each megabatch
+            // must be its slice of the shuffle, sorted longest first, ties in shuffled order.
+            let megabatch = max(1, min(count / (batch * 4), 50)) * batch
+            let home = shuffled.firstIndex(of: grouped[0])! / megabatch * megabatch
+            var unswapped = grouped
+            unswapped.swapAt(0, home)
+            for start in stride(from: 0, to: count, by: megabatch) {
+                let range = start..<min(start + megabatch, count)
+                XCTAssertEqual(Set(unswapped[range]), Set(shuffled[range]), "megabatch \(start) holds its slice of the shuffle")
+                for (a, b) in zip(unswapped[range], unswapped[range].dropFirst()) {
+                    XCTAssertGreaterThanOrEqual(lengths[a], lengths[b], "longest first within a megabatch")
+                    if lengths[a] == lengths[b] {
+                        XCTAssertLessThan(shuffled.firstIndex(of: a)!, shuffled.firstIndex(of: b)!, "ties keep the shuffled order")
+                    }
+                }
+            }
+        }
+    }
+
+    func testGroupingCutsPaddingAndStillChangesEachEpoch() {
+        let count = 2000, batch = 16
+        let lengths = sentenceLengths(count: count, seed: 11)
+        let plain = DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 5)
+        let grouped = DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 5, lengths: lengths)
+        func paddedTokens(_ schedule: DataSchedule) -> Int {
+            let order = schedule.order(epoch: 0)
+            return (0..<schedule.stepsPerEpoch).reduce(0) { total, step in
+                let members = schedule.globalBatch(step: step, order: order)
+                return total + members.count * members.map { lengths[$0] }.max()!
+            }
+        }
+        let tokens = lengths.reduce(0, +)
+        XCTAssertLessThan(paddedTokens(grouped) - tokens, (paddedTokens(plain) - tokens) / 4,
+                          "grouping removes most of the padding")
+        XCTAssertNotEqual(grouped.order(epoch: 0), grouped.order(epoch: 1))
+        XCTAssertEqual(grouped.order(epoch: 2), DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 5,
+                                                             lengths: lengths).order(epoch: 2))
+    }
+
+    /// The grouping against transformers' own get_length_grouped_indices, with its torch.randperm
+    /// replaced by our shuffle (the one random step; the rest must then agree index for index).
+    func testGroupedOrderMatchesTransformers() throws {
+        guard let python = ProcessInfo.processInfo.environment["DPTRAIN_PYTHON"] else {
+            throw XCTSkip("DPTRAIN_PYTHON is not set; skipping the comparison with transformers' get_length_grouped_indices")
+        }
+        let script = """
+        import json, sys, torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+        results = []
+        for case in json.load(sys.stdin):
+            torch.randperm = lambda n, generator=None, shuffled=case["shuffled"]: torch.tensor(shuffled)
+            results.append(get_length_grouped_indices(case["lengths"], case["batch"]))
+        print(json.dumps(results))
+        """
+        var cases: [[String: Any]] = [], expected: [[Int]] = []
+        for (count, batch) in [(1000, 16), (37, 16), (5000, 8), (203, 3), (1, 4)] {
+            let lengths = sentenceLengths(count: count, seed: UInt64(count) + 1)
+            let schedule = DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 9, lengths: lengths)
+            let shuffled = DataSchedule(exampleCount: count, globalBatchSize: batch, seed: 9).order(epoch: 0)
+            cases.append(["lengths": lengths, "batch": batch, "shuffled": shuffled])
+            expected.append(schedule.order(epoch: 0))
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, "-c", script]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: cases))
+        try stdin.fileHandleForWriting.close()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "the transformers script failed")
+        let reference = try JSONDecoder().decode([[Int]].self, from: data)
+        XCTAssertEqual(reference.count, expected.count)
+        for (index, (ours, theirs)) in zip(expected, reference).enumerated() {
+            XCTAssertEqual(ours, theirs, "case \(index): the orders differ")
         }
     }
 

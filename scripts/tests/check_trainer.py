@@ -38,7 +38,14 @@ Each check exits non-zero with a message naming what differed:
  11. --pooling attention and --pooling weighted_layers --pooled-layers 2: mpirun -np 2 agrees
      with --ranks 1 within 5e-5, --resume reproduces the uninterrupted run exactly, `evaluate` on
      the saved checkpoint, which records the head in config.json, reproduces training's final
-     evaluation, and --pooled-layers past the model's hidden states is refused in one line.
+     evaluation, and --pooled-layers past the model's hidden states is refused in one line;
+ 12. --group-by-length: mpirun -np 2 agrees with --ranks 1 within 1e-5, the batches' mean lengths
+     fall step by step through the first megabatch (they do not in a plain run), --resume is
+     exact, and resuming without the option is refused with one line; --early-stopping-patience:
+     with a threshold no change can pass, patience 2 stops after the third evaluation on 1 and
+     on 2 ranks with a checkpoint there, and --resume then trains nothing; with threshold 0 the
+     run stops exactly where the HF Trainer's EarlyStoppingCallback rule, applied to its own
+     evaluations, says; an unknown --metric-for-best is refused with one line.
 """
 import argparse
 import json
@@ -188,14 +195,14 @@ def main() -> None:
     parser = check_arguments(__doc__)
     parser.add_argument("--backend", default="cpu", choices=["cpu", "cuda"],
                         help="cuda: every run on the GPU (ranks share it), e.g. --backend cuda --sections 1,8")
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9,10,11", help="which numbered checks to run")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9,10,11,12", help="which numbered checks to run")
     args = parser.parse_args()
     try:
         sections = {int(n) for n in args.sections.split(",")}
     except ValueError:
         parser.error(f"--sections: expected comma-separated numbers, got {args.sections!r}")
-    if sections - set(range(1, 12)):
-        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 12)))))}; they are 1-11")
+    if sections - set(range(1, 13)):
+        parser.error(f"--sections: there is no section {', '.join(map(str, sorted(sections - set(range(1, 13)))))}; they are 1-12")
     if sections & {2, 3, 6} and 1 not in sections:
         parser.error("--sections: sections 2, 3 and 6 reuse section 1's runs, so they need section 1 too")
 
@@ -497,6 +504,79 @@ def main() -> None:
                 work / "too-deep", "--pooling", "weighted_layers", "--pooled-layers", "4"), expect_rc=1)
             print("  " + single_error_line("--pooled-layers past the hidden states", bad,
                                            "there are 3 hidden states to pool"))
+
+        if 12 in sections:
+            print("12. --group-by-length and --early-stopping-patience")
+            grouped = ["--group-by-length"]
+            r.run("grouped: --ranks 1", r.train_args(work / "grouped-r1", *grouped))
+            r.run("grouped: mpirun -np 2", r.mpirun(2) + r.train_args(work / "grouped-np2", *grouped))
+            compare("grouped: np2 vs ranks 1", work / "grouped-np2", work / "grouped-r1", TOLERANCE)
+            if not (work / "r1").exists():
+                r.run("--ranks 1 without it", r.train_args(work / "r1"))
+
+            def mean_lengths(output: Path) -> list:
+                """Tokens per example of each logged step (--log-every 1), in step order."""
+                records = sorted((x for x in metric_records(output) if x["type"] == "train"), key=lambda x: x["step"])
+                return [x["tokens_per_s"] / x["examples_per_s"] for x in records]
+            # The first megabatch (50 global batches here) is sorted longest first, so each of the
+            # first 20 batches is no longer on average than the one before it.
+            for name, run, falls in [("grouped", "grouped-r1", True), ("plain", "r1", False)]:
+                lengths = mean_lengths(work / run)
+                falling = all(b <= a * (1 + 1e-9) for a, b in zip(lengths, lengths[1:]))
+                if falling != falls:
+                    fail(f"{name}: the batches' mean lengths {'do not fall' if falls else 'fall'} step by step: "
+                         + ", ".join(f"{x:.1f}" for x in lengths))
+            print(f"  grouped batches' mean lengths fall step by step ({mean_lengths(work / 'grouped-r1')[0]:.1f} to "
+                  f"{mean_lengths(work / 'grouped-r1')[-1]:.1f} tokens); a plain run's do not")
+            shutil.copytree(work / "grouped-r1", work / "grouped-resume")
+            shutil.rmtree(work / "grouped-resume" / "checkpoint-20")
+            r.run("grouped: --resume from checkpoint-10", r.train_args(work / "grouped-resume", *grouped, "--resume"))
+            compare("grouped: resumed vs uninterrupted", work / "grouped-resume", work / "grouped-r1", exact)
+            shutil.rmtree(work / "grouped-resume" / "checkpoint-20")
+            bad = r.run("grouped: --resume without --group-by-length", r.train_args(work / "grouped-resume", "--resume"),
+                        expect_rc=1)
+            print("  " + single_error_line("resume without --group-by-length", bad,
+                                           "--group-by-length was true in the checkpoint and is false now"))
+
+            # No improvement can exceed the threshold, so only the first evaluation sets the best.
+            stopping = ["--max-steps", "40", "--eval-every", "5", "--save-every", "5", "--keep", "1",
+                        "--early-stopping-patience", "2", "--early-stopping-threshold", "1000"]
+            for name, output, launcher in [("patience: --ranks 1", work / "patience-r1", []),
+                                           ("patience: mpirun -np 2", work / "patience-np2", r.mpirun(2))]:
+                log = r.run(name, launcher + r.train_args(output, *stopping))
+                steps = [e["step"] for e in evaluations(output)]
+                saved = sorted(int(p.name.split("-")[1]) for p in output.glob("checkpoint-*"))
+                best = json.loads((output / "checkpoint-15" / "trainer_state.json").read_text())["best_step"]
+                if steps != [5, 10, 15] or max(losses(output)) != 15 or saved != sorted({15, best}):
+                    fail(f"{name}: evaluated at {steps}, trained to step {max(losses(output))}, saved {saved}; expected "
+                         f"evaluations at 5, 10 and 15, the stop after 15, and checkpoints 15 and {best} (the best)")
+                if "early stopping: rmse has not improved" not in log.stdout or f"{output}/checkpoint-{best}" not in log.stdout:
+                    fail(f"{name}: no early-stopping line naming the best checkpoint:\n{log.stdout[-2000:]}")
+            compare("patience: np2 vs ranks 1", work / "patience-np2", work / "patience-r1", TOLERANCE, steps=15)
+            again = r.run("patience: --resume after the stop", r.train_args(work / "patience-r1", *stopping, "--resume"))
+            if "nothing left to train" not in again.stdout or max(losses(work / "patience-r1")) != 15:
+                fail(f"--resume after an early stop trained on:\n{again.stdout[-2000:]}")
+            print("  stopped after step 15 (evaluations at 5, 10, 15) on 1 and 2 ranks; --resume trains nothing")
+
+            patience = 2
+            r.run("patience 2, threshold 0", r.train_args(work / "patience-0", "--max-steps", "60", "--eval-every", "3",
+                                                          "--lr", "1e-3", "--early-stopping-patience", str(patience)))
+            # The HF Trainer's EarlyStoppingCallback.check_metric_value, applied to the run's own evaluations.
+            best, counter, expected_stop = None, 0, 60
+            for record in evaluations(work / "patience-0"):
+                if best is None or record["rmse"] < best:
+                    best, counter = record["rmse"], 0
+                else:
+                    counter += 1
+                if counter >= patience:
+                    expected_stop = record["step"]
+                    break
+            trained = max(losses(work / "patience-0"))
+            if trained != expected_stop:
+                fail(f"threshold 0: trained to step {trained}, but the evaluations say stop after step {expected_stop}")
+            print(f"  threshold 0: stopped after step {trained} of 60, where EarlyStoppingCallback's rule stops")
+            bad = r.run("--metric-for-best acuracy", r.train_args(work / "typo", "--metric-for-best", "acuracy"), expect_rc=1)
+            print("  " + single_error_line("unknown metric", bad, "--metric-for-best acuracy: regression evaluation has no such metric"))
 
         print("check_trainer: all checks passed")
     finally:
