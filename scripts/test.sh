@@ -178,6 +178,10 @@ bad_input() {
         train_bad --train "$work/labels.tsv" --reinit-layers 7
     check_bad "train: --layer-lr-decay on ALBERT" "albert-classification/config.json (albert, .*share one set of weights" \
         "$bin" train --model Tests/DPModelsTests/Golden/albert-classification --train "$work/labels.tsv" --layer-lr-decay 0.9
+    check_bad "train: --mixout on ALBERT" "--mixout 0.1 does not fit .*albert-classification/config.json (albert" \
+        "$bin" train --model Tests/DPModelsTests/Golden/albert-classification --train "$work/labels.tsv" --mixout 0.1
+    check_bad "train: unknown --metric-for-best" "--metric-for-best acuracy: classification evaluation has no such metric" \
+        train_bad --train "$work/labels.tsv" --validation "$work/labels.tsv" --metric-for-best acuracy
     mkdir -p "$work/unknown-head"
     python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c["dp_train_pooling"]="max"; json.dump(c, open(sys.argv[2], "w"))' \
         "$model_dir/config.json" "$work/unknown-head/config.json"

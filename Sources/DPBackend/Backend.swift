@@ -41,6 +41,25 @@ public struct DropoutSite {
     public var isActive: Bool { probability > 0 }
 }
 
+/// Identifies one linear weight's Mixout draw: column c of the weight is kept (mixed in) or
+/// replaced by its target as a pure function of (seed, step, site, c), with the hash that
+/// dropout uses, so every rank draws the same mask and backward regenerates it.
+public struct MixoutSite: Sendable {
+    /// The chance that a column is replaced by its target (Lee et al.'s p).
+    public var probability: Float
+    public var seed: UInt64
+    public var step: UInt64
+    /// Which weight of the model (its index in the parameter table).
+    public var site: UInt64
+
+    public init(probability: Float, seed: UInt64, step: UInt64, site: UInt64) {
+        self.probability = probability
+        self.seed = seed
+        self.step = step
+        self.site = site
+    }
+}
+
 /// The branch that forward dropped and added to the residual stream just before a LayerNorm
 /// (`dropoutResidualForward`): LayerNorm's backward also writes the branch's gradient, its own
 /// dInput through the same dropout, instead of leaving that pass to `dropoutBackward`.
@@ -294,6 +313,19 @@ public protocol Backend: AnyObject {
                                 bias: UnsafePointer<Float>?,              // (C)
                                 residual: UnsafePointer<Float>,           // (B, T, C)
                                 dropout: DropoutSite, B: Int, T: Int, C: Int)
+
+    // MARK: Mixout (Lee et al. 2020): a linear weight mixed with its target, one mask per input column
+    /// weights = ((1 - M) target + M weights - p target) / (1 - p) in place, M = 1 for a kept
+    /// column (chance 1 - p), so a replaced column becomes its target; `original` receives the
+    /// weights as they were, for the restore after backward.
+    func mixoutForward(weights: UnsafeMutablePointer<Float>,              // (OC, C), in place
+                       original: UnsafeMutablePointer<Float>,             // (OC, C)
+                       target: UnsafePointer<Float>,                      // (OC, C)
+                       mixout: MixoutSite, OC: Int, C: Int)
+    /// dWeights = M dWeights / (1 - p) in place: the gradient of the mixed weight carried back to
+    /// the weight itself.
+    func mixoutBackward(dWeights: UnsafeMutablePointer<Float>,            // (OC, C), in place
+                        mixout: MixoutSite, OC: Int, C: Int)
 
     // MARK: Self-attention over a fused (query | key | value) projection
     // The products read `qkv` and `dOut` as the caller's operands, as the linear layers do; the

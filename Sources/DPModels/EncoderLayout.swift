@@ -179,6 +179,13 @@ public struct EncoderLayout: Sendable {
         blocks[block].qkvWeight..<(block + 1 < blocks.count ? blocks[block + 1].qkvWeight : headRange.lowerBound)
     }
 
+    /// The weights of the model's nn.Linear modules, (OC, C) each: every matrix outside the
+    /// embedding tables (the layers' projections, the pooler, the heads' dense layers and the
+    /// classifier), which Mixout mixes.
+    public var linearWeights: [ParameterSpec] {
+        table.specs.filter { $0.shape.count == 2 && !$0.name.hasPrefix("embeddings.") }
+    }
+
     /// Tensors that belong to the task head (and RoBERTa's head dense), which a base checkpoint
     /// lacks and which are then initialised fresh.
     public func isHeadTensor(_ name: String) -> Bool {

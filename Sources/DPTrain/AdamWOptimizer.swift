@@ -59,8 +59,9 @@ public final class AdamWOptimizer {
     public let count: Int
     public let m: UnsafeMutablePointer<Float>  // (P)
     public let v: UnsafeMutablePointer<Float>  // (P)
-    /// The parameters the decay pulls toward, with WeightDecayTarget.pretrained; set by anchorDecay.
-    public let decayTarget: UnsafeMutablePointer<Float>?  // (P)
+    /// The parameters training started from, kept where something pulls toward them: the decay,
+    /// with WeightDecayTarget.pretrained, and Mixout. Set by `anchor(at:)`, saved with the moments.
+    public let startingWeights: UnsafeMutablePointer<Float>?  // (P)
     /// Updates taken so far; the next update is number `step + 1` in Adam's bias correction.
     public internal(set) var step = 0
     public let groups: [LearningRateGroup]
@@ -69,7 +70,9 @@ public final class AdamWOptimizer {
     let decays: [UnsafeMutablePointer<Int32>]  // ((group count + 31) / 32) each
 
     /// `groups` must tile the buffer in order; nil is one group at the scheduled rate.
-    public init(table: ParameterTable, settings: AdamWSettings, backend: Backend, groups: [LearningRateGroup]? = nil) {
+    /// `keepsStartingWeights` keeps them for Mixout even where the decay pulls toward 0.
+    public init(table: ParameterTable, settings: AdamWSettings, backend: Backend, groups: [LearningRateGroup]? = nil,
+                keepsStartingWeights: Bool = false) {
         self.settings = settings
         self.backend = backend
         count = table.totalCount
@@ -80,7 +83,7 @@ public final class AdamWOptimizer {
         self.groups = groups
         m = backend.allocate(count: count)
         v = backend.allocate(count: count)
-        decayTarget = settings.decayTarget == .pretrained ? backend.allocate(count: count) : nil
+        startingWeights = settings.decayTarget == .pretrained || keepsStartingWeights ? backend.allocate(count: count) : nil
         let decaying = table.specs.filter(\.decays).map(\.range)
         decays = groups.map { group in
             let relative = decaying.map { $0.clamped(to: group.range) }.filter { !$0.isEmpty }
@@ -95,13 +98,13 @@ public final class AdamWOptimizer {
     deinit {
         backend.deallocate(m)
         backend.deallocate(v)
-        decayTarget.map(backend.deallocate)
+        startingWeights.map(backend.deallocate)
         decays.forEach(backend.deallocateIndices)
     }
 
-    /// Makes `parameters`, the values training starts from, the pretrained weight decay's target.
-    public func anchorDecay(at parameters: UnsafePointer<Float>) {
-        decayTarget.map { backend.copy($0, from: parameters, count: count) }
+    /// Keeps `parameters`, the values training starts from, as the starting weights.
+    public func anchor(at parameters: UnsafePointer<Float>) {
+        startingWeights.map { backend.copy($0, from: parameters, count: count) }
     }
 
     /// One step on `gradients` times `gradientScale` (GradientClip's scale).
@@ -114,6 +117,7 @@ public final class AdamWOptimizer {
             weightDecay: settings.weightDecay,
             biasCorrection1: settings.biasCorrection ? 1 - powf(settings.beta1, t) : 1,
             biasCorrection2: settings.biasCorrection ? 1 - powf(settings.beta2, t) : 1, gradientScale: gradientScale)
+        let decayTarget = settings.decayTarget == .pretrained ? startingWeights : nil
         for (group, mask) in zip(groups, decays) {
             let start = group.range.lowerBound
             hyperparameters.learningRate = learningRate * group.scale

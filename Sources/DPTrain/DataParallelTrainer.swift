@@ -49,6 +49,8 @@ public struct TrainerSettings: Sendable {
     /// Batches of examples of similar length (the HF Trainer's group_by_length); recorded and
     /// checked on resume, since it changes the data order.
     public var groupByLength = false
+    /// Mixout's probability (Lee et al. 2020); 0 is off. Recorded and checked on resume.
+    public var mixout: Float = 0
     public var dropout: DropoutRates
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -108,6 +110,7 @@ public final class DataParallelTrainer {
     private let store: CheckpointStore?
     private var host: [Float]  // (P) staging for broadcasts and checksums
     private let exchange: GradientExchange
+    private let mixout: Mixout?
 
     public init(model: EncoderModel, optimizer: AdamWOptimizer, communicator: Communicator,
                 settings: TrainerSettings, train: ExampleSet, validation: ExampleSet?,
@@ -124,6 +127,8 @@ public final class DataParallelTrainer {
                                           totalSteps: settings.totalSteps)
         host = [Float](repeating: 0, count: model.parameterCount)
         store = settings.output.map(CheckpointStore.init(folder:))
+        precondition(settings.mixout == 0 || optimizer.startingWeights != nil, "Mixout mixes toward the starting weights")
+        mixout = settings.mixout > 0 ? Mixout(probability: settings.mixout, layout: model.layout, backend: model.backend) : nil
         exchange = GradientExchange(communicator: communicator, backend: model.backend, gradients: model.gradients,
                                     count: model.parameterCount, overlap: settings.overlapAllreduce,
                                     stageOnHost: !model.backend.memoryIsHost)
@@ -135,7 +140,8 @@ public final class DataParallelTrainer {
                              layerLearningRateDecay: settings.layerLearningRateDecay,
                              validationSplit: settings.validationSplit,
                              weightDecayTarget: optimizer.settings.decayTarget,
-                             groupByLength: settings.groupByLength, evalsWithoutImprovement: 0)
+                             groupByLength: settings.groupByLength, evalsWithoutImprovement: 0,
+                             mixout: settings.mixout)
         if let checkpoint, let store {
             let saved = try store.readState(at: checkpoint)
             try Self.checkCompatible(saved, with: state, path: checkpoint.appendingPathComponent(CheckpointStore.stateName).path)
@@ -149,9 +155,9 @@ public final class DataParallelTrainer {
         if checkpoint != nil {
             try broadcastFromRoot(optimizer.m)
             try broadcastFromRoot(optimizer.v)
-            try optimizer.decayTarget.map(broadcastFromRoot)
+            try optimizer.startingWeights.map(broadcastFromRoot)
         } else {
-            optimizer.anchorDecay(at: model.parameters)
+            optimizer.anchor(at: model.parameters)
         }
     }
 
@@ -167,6 +173,7 @@ public final class DataParallelTrainer {
             ("the validation split", saved.validationSplit ?? "none", now.validationSplit ?? "none"),
             ("--weight-decay-toward", (saved.weightDecayTarget ?? .zero).rawValue, (now.weightDecayTarget ?? .zero).rawValue),
             ("--group-by-length", "\(saved.groupByLength ?? false)", "\(now.groupByLength ?? false)"),
+            ("--mixout", "\(saved.mixout ?? 0)", "\(now.mixout ?? 0)"),
         ]
         if let (field, checkpoint, current) = fields.first(where: { $0.1 != $0.2 }) {
             throw TrainingError.resumeMismatch(path: path, field: field, checkpoint: checkpoint, now: current)
@@ -225,7 +232,8 @@ public final class DataParallelTrainer {
                 }
             }
             window.add(outcome, examples: batch.count,
-                       tokens: batch.reduce(0) { $0 + train.examples[$1].inputIds.count })
+                       tokens: batch.reduce(0) { $0 + train.examples[$1].inputIds.count },
+                       paddedTokens: paddedTokens(of: batch))
             let last = state.step == settings.totalSteps
             if state.step % settings.logEvery == 0 || last || outcome.stopSignal != nil {
                 try logTraining(window, last: outcome, eta: Date().timeIntervalSince(started)
@@ -257,15 +265,16 @@ public final class DataParallelTrainer {
 
     /// The steps since the last log line, which that line averages.
     private struct LogWindow {
-        var lossSum = 0.0, steps = 0, examples = 0, tokens = 0
+        var lossSum = 0.0, steps = 0, examples = 0, tokens = 0, paddedTokens = 0
         var computeSeconds = 0.0, allreduceSeconds = 0.0, exposedSeconds = 0.0
         let since = Date()
 
-        mutating func add(_ outcome: StepOutcome, examples: Int, tokens: Int) {
+        mutating func add(_ outcome: StepOutcome, examples: Int, tokens: Int, paddedTokens: Int) {
             lossSum += Double(outcome.loss)
             steps += 1
             self.examples += examples
             self.tokens += tokens
+            self.paddedTokens += paddedTokens
             computeSeconds += outcome.computeSeconds
             allreduceSeconds += outcome.allreduceSeconds
             exposedSeconds += outcome.exposedSeconds
@@ -295,6 +304,9 @@ public final class DataParallelTrainer {
                                       classifier: settings.dropout.classifier, seed: settings.seed, step: UInt64(step))
         let modelType = model.layout.config.modelType, pad = model.layout.config.padTokenId
         let computeStarted = Date()
+        if let mixout, let startingWeights = optimizer.startingWeights {
+            mixout.mix(parameters: model.parameters, startingWeights: startingWeights, seed: settings.seed, step: step)
+        }
         model.zeroGradients()
         var lossSum = 0.0
         let micros = chunks(of: shard, size: settings.microBatchSize)
@@ -318,6 +330,8 @@ public final class DataParallelTrainer {
         var shared: [Double] = [lossSum, Double(StopSignal.received ?? 0)]
         let backwardEnded = Date()
         let allreduceSeconds = try exchange.finish()
+        // The mask is the same on every rank, so it may apply to the sum as well as to each part.
+        mixout?.unmix(parameters: model.parameters, gradients: model.gradients, seed: settings.seed, step: step)
         try communicator.allreduceSum(&shared, count: shared.count)
         let exposedSeconds = Date().timeIntervalSince(backwardEnded)
         let computeSeconds = backwardEnded.timeIntervalSince(computeStarted)
@@ -337,6 +351,17 @@ public final class DataParallelTrainer {
         return StepOutcome(loss: loss, gradientNorm: norm, learningRate: learningRate, applied: applied,
                            stopSignal: signal, layerGradientNorms: layerGradientNorms, computeSeconds: computeSeconds,
                            allreduceSeconds: allreduceSeconds, exposedSeconds: exposedSeconds)
+    }
+
+    /// The positions every rank's micro-batches of `batch` compute, padding included: each is
+    /// padded to its longest member. Every rank knows every shard, so rank 0 counts them all.
+    private func paddedTokens(of batch: [Int]) -> Int {
+        (0..<communicator.worldSize).reduce(0) { total, rank in
+            chunks(of: shardRange(count: batch.count, rank: rank, worldSize: communicator.worldSize),
+                   size: settings.microBatchSize).reduce(total) { sum, micro in
+                sum + micro.count * batch[micro].map { train.examples[$0].inputIds.count }.max()!
+            }
+        }
     }
 
     /// The averaged gradient's L2 norm per group of the parameter table: "embeddings",
@@ -370,12 +395,14 @@ public final class DataParallelTrainer {
         let seconds = Date().timeIntervalSince(window.since)
         let loss = window.perStep(window.lossSum)
         let examplesPerSecond = Double(window.examples) / seconds, tokensPerSecond = Double(window.tokens) / seconds
-        log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  ETA %@",
+        let padding = 1 - Double(window.tokens) / Double(window.paddedTokens)
+        log.say(String(format: "step %d/%d  epoch %.2f  loss %.4f  lr %.3e  grad_norm %.3f  %.1f ex/s  %.0f tok/s  padding %.0f%%  ETA %@",
                        state.step, settings.totalSteps, epoch, loss, last.learningRate, last.gradientNorm,
-                       examplesPerSecond, tokensPerSecond, formatDuration(eta)))
+                       examplesPerSecond, tokensPerSecond, padding * 100, formatDuration(eta)))
         var record: [String: Any] = ["type": "train", "step": state.step, "epoch": epoch, "loss": loss,
                                      "lr": Double(last.learningRate), "grad_norm": Double(last.gradientNorm),
                                      "examples_per_s": examplesPerSecond, "tokens_per_s": tokensPerSecond,
+                                     "padding": padding,
                                      "compute_s": window.perStep(window.computeSeconds),
                                      "allreduce_s": window.perStep(window.allreduceSeconds),
                                      "allreduce_exposed_s": window.perStep(window.exposedSeconds)]

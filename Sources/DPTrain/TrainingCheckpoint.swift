@@ -37,6 +37,8 @@ public struct TrainerState: Codable, Sendable, Equatable {
     /// Evaluations since the best metric last improved by more than the early-stopping
     /// threshold; nil in checkpoints written before early stopping existed.
     public var evalsWithoutImprovement: Int?
+    /// nil in checkpoints written before --mixout existed, which is 0.
+    public var mixout: Float?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, seed, task, labels
@@ -45,7 +47,7 @@ public struct TrainerState: Codable, Sendable, Equatable {
         case metricForBest = "metric_for_best", bestMetric = "best_metric", bestStep = "best_step"
         case worldSize = "world_size", layerLearningRateDecay = "layer_lr_decay", validationSplit = "validation_split"
         case weightDecayTarget = "weight_decay_target", groupByLength = "group_by_length"
-        case evalsWithoutImprovement = "evals_without_improvement"
+        case evalsWithoutImprovement = "evals_without_improvement", mixout
     }
 }
 
@@ -123,11 +125,13 @@ public struct CheckpointStore {
 
 extension AdamWOptimizer {
     static let momentNames = (m: "adamw.exp_avg", v: "adamw.exp_avg_sq")
-    static let decayTargetName = "adamw.decay_target"
+    /// The name from when the starting weights were the pretrained decay's alone; kept, so that
+    /// those checkpoints resume.
+    static let startingWeightsName = "adamw.decay_target"
 
-    /// The buffers a checkpoint keeps: the moments, and the pretrained weight decay's target.
+    /// The buffers a checkpoint keeps: the moments, and the starting weights where kept.
     private var savedBuffers: [(name: String, buffer: UnsafeMutablePointer<Float>)] {
-        [(Self.momentNames.m, m), (Self.momentNames.v, v)] + (decayTarget.map { [(Self.decayTargetName, $0)] } ?? [])
+        [(Self.momentNames.m, m), (Self.momentNames.v, v)] + (startingWeights.map { [(Self.startingWeightsName, $0)] } ?? [])
     }
 
     func save(to url: URL) throws {

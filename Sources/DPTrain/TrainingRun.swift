@@ -48,6 +48,8 @@ public struct TrainingConfiguration: Sendable {
     public var layerLearningRateDecay: Float = 1
     public var adamEpsilon: Float = 1e-6
     public var weightDecayTarget = WeightDecayTarget.zero
+    /// Mixout's probability; 0 is off. With it, dropout defaults to 0, as Lee et al. train.
+    public var mixout: Float = 0
     public var adamBetas: (Float, Float) = (0.9, 0.999)
     public var seed: UInt64 = 42
     public var logEvery = 10
@@ -105,6 +107,9 @@ public struct ResolvedRecipe: Sendable {
         }
         switch configuration.dropout {
         case let given?: dropout = DropoutRates(hidden: given, attention: given, classifier: given)
+        case nil where configuration.mixout > 0:
+            dropout = DropoutRates(hidden: 0, attention: 0, classifier: 0)
+            notes.append("no dropout (--mixout replaces it)")
         case nil where model.modelType == .albert:
             dropout = DropoutRates(hidden: 0, attention: 0, classifier: 0)
             notes.append("no dropout (albert default)")
@@ -221,7 +226,8 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
         beta1: configuration.adamBetas.0, beta2: configuration.adamBetas.1, epsilon: configuration.adamEpsilon,
         weightDecay: recipe.weightDecay, biasCorrection: configuration.biasCorrection,
         decayTarget: configuration.weightDecayTarget), backend: backend,
-        groups: layerDecay == 1 ? nil : model.layout.layerwiseLearningRateGroups(decay: layerDecay))
+        groups: layerDecay == 1 ? nil : model.layout.layerwiseLearningRateGroups(decay: layerDecay),
+        keepsStartingWeights: configuration.mixout > 0)
 
     let schedule = DataSchedule(exampleCount: train.count, globalBatchSize: configuration.batchSize, seed: configuration.seed)
     var settings = TrainerSettings(totalSteps: configuration.maxSteps ?? configuration.epochs * schedule.stepsPerEpoch,
@@ -235,6 +241,7 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
     settings.layerLearningRateDecay = layerDecay
     settings.validationSplit = split?.description
     settings.groupByLength = configuration.groupByLength
+    settings.mixout = configuration.mixout
     settings.earlyStoppingPatience = configuration.earlyStoppingPatience
     settings.earlyStoppingThreshold = configuration.earlyStoppingThreshold
     settings.seed = configuration.seed
@@ -271,6 +278,11 @@ public func runTraining(_ configuration: TrainingConfiguration, communicator: Co
             say(String(format: "layer-wise lr decay %g: the head at lr, layer %d at %.3g lr down to layer 0 at %.3g lr, "
                        + "the embeddings at %.3g lr", layerDecay, modelConfig.numHiddenLayers - 1,
                        scales[scales.count - 2], scales[1], scales[0]))
+        }
+        if configuration.mixout > 0 {
+            let weights = model.layout.linearWeights
+            say("mixout \(configuration.mixout): \(weights.count) linear weights (\(weights.reduce(0) { $0 + $1.count }) "
+                + "parameters) mixed with the weights training starts from, column by column, at every step")
         }
         if configuration.weightDecayTarget == .pretrained {
             say("weight decay \(recipe.weightDecay) pulls toward the weights training starts from (pretrained weight decay)"
@@ -309,12 +321,13 @@ func trainingHead(_ configuration: TrainingConfiguration, model: ModelConfig, ta
     return HeadSpec(pooling: pooling, task: task, numLabels: numLabels, pooledLayers: pooledLayers)
 }
 
-/// --reinit-layers and --layer-lr-decay need one set of weights per layer, which ALBERT's shared
-/// layers lack, and no more layers than the model has.
+/// --reinit-layers, --layer-lr-decay and --mixout need one set of weights per layer, which
+/// ALBERT's shared layers lack, and no more layers than the model has.
 func checkLayerOptions(_ configuration: TrainingConfiguration, model: ModelConfig) throws {
     let name = "\(model.source) (\(model.modelType.rawValue), \(model.numHiddenLayers) layers)"
     let requested = [("--reinit-layers \(configuration.reinitLayers)", configuration.reinitLayers != 0),
-                     ("--layer-lr-decay \(configuration.layerLearningRateDecay)", configuration.layerLearningRateDecay != 1)]
+                     ("--layer-lr-decay \(configuration.layerLearningRateDecay)", configuration.layerLearningRateDecay != 1),
+                     ("--mixout \(configuration.mixout)", configuration.mixout > 0)]
     if model.modelType == .albert, let (option, _) = requested.first(where: \.1) {
         throw TrainingError.optionDoesNotFit(option: option, model: name,
                                              reason: "ALBERT's layers share one set of weights, so no layer can be treated apart")

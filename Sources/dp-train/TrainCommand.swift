@@ -79,6 +79,8 @@ struct Train: ParsableCommand {
     var maxGradNorm: Float?
     @Option(name: .long, help: "true: torch.optim.AdamW; false: BERTAdam (no bias correction).")
     var adamBiasCorrection = true
+    @Option(name: .long, help: "Mixout (Lee et al. 2020): the chance that each input column of each linear weight is replaced by its starting value at a step; 0 is off. Dropout then defaults to 0.")
+    var mixout: Float = 0
     @Option(name: .long, help: "Adam's epsilon.") var adamEps: Float = 1e-6
     @Option(name: .long, help: "Adam's betas, as b1,b2.") var adamBetas = "0.9,0.999"
     @Option(name: .long, help: "Re-initialise the pooler and this many top layers before training (Zhang et al. 2020; BERT and RoBERTa).")
@@ -158,6 +160,7 @@ struct Train: ParsableCommand {
         guard layerLrDecay > 0, layerLrDecay <= 1 else {
             throw ValidationError("--layer-lr-decay must be in (0, 1], got \(layerLrDecay)")
         }
+        guard mixout >= 0, mixout < 1 else { throw ValidationError("--mixout must be in [0, 1), got \(mixout)") }
         guard adamEps > 0 else { throw ValidationError("--adam-eps must be positive, got \(adamEps)") }
         guard let betas, (0..<1).contains(betas.0), (0..<1).contains(betas.1) else {
             throw ValidationError("--adam-betas must be two numbers in [0, 1) as b1,b2, got \(adamBetas)")
@@ -220,6 +223,7 @@ struct Train: ParsableCommand {
         c.reinitLayers = reinitLayers
         c.layerLearningRateDecay = layerLrDecay
         c.adamEpsilon = adamEps
+        c.mixout = mixout
         c.adamBetas = betas ?? (0.9, 0.999)
         c.seed = seed
         c.logEvery = logEvery

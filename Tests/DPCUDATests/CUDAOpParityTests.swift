@@ -263,6 +263,23 @@ final class CUDAOpParityTests: XCTestCase {
         }
     }
 
+    func testMixout() throws {
+        // 1001 columns leave a partial group of four; p = 0.5 replaces about half of them.
+        for (probability, rows, columns) in [(Float(0.1), 7, 1001), (0.5, 3, 384)] {
+            try compare("mixout p=\(probability) (\(rows), \(columns))") { scope in
+                let count = rows * columns
+                let site = MixoutSite(probability: probability, seed: 3, step: 4, site: 5)
+                let weights = scope.floats(randomFloats(count, seed: 7)), target = scope.floats(randomFloats(count, seed: 8))
+                let original = scope.floats(repeating: .nan, count: count)
+                scope.backend.mixoutForward(weights: weights.pointer, original: original.pointer, target: target.pointer,
+                                            mixout: site, OC: rows, C: columns)
+                let dWeights = scope.floats(randomFloats(count, seed: 9))
+                scope.backend.mixoutBackward(dWeights: dWeights.pointer, mixout: site, OC: rows, C: columns)
+                return [("mixed weights", weights), ("original", original), ("dWeights in place", dWeights)]
+            }
+        }
+    }
+
     func testAttention() throws {
         let mask = paddedMask
         for precision in Precision.allCases {

@@ -17,9 +17,12 @@ fresh weights) and train 30 steps on the same batches of real sentences, with dr
   biases or LayerNorm, and the layer-wise rates of --layer-lr-decay;
 - get_linear_schedule_with_warmup over ceil(10%) of the steps.
 
-Two runs: --layer-lr-decay 0.8, and --weight-decay 5 --weight-decay-toward pretrained (Zhang et
+Three runs: --layer-lr-decay 0.8; --weight-decay 5 --weight-decay-toward pretrained (Zhang et
 al.'s decay toward the starting weights, reference_train.py's PretrainedWeightDecay, as their
-PriorWD). Every step's loss must agree within 1e-5 relative, and every tensor of the final model
+PriorWD); and --mixout 0.3 (Lee et al.'s mixture of every nn.Linear weight with its starting
+value, ((1 - M) W0 + M W - p W0) / (1 - p), M one draw per input column: here through
+torch.func.functional_call, so that autograd carries the gradient through the mixture, with the
+columns drawn by dp-train's counter hash, ported). Every step's loss must agree within 1e-5 relative, and every tensor of the final model
 within TENSOR_TOLERANCE of its largest value. The same PyTorch loop without the option must not
 agree, so the check would notice the option doing nothing.
 """
@@ -77,6 +80,26 @@ def epoch_order(count: int, seed: int, epoch: int) -> list:
     return order
 
 
+def split_mix(value: int) -> int:
+    """splitMix in Sources/DPBackend/CPU/Dropout.swift."""
+    return SeededGenerator(value).next()
+
+
+def mixout_columns(name: str, columns: int, p: float, seed: int, step: int) -> torch.Tensor:
+    """The columns dp-train keeps (1) or replaces (0) in weight `name` at `step`: the site is FNV-1a
+    of the name (Mixout.swift), the mask dropout's hash over the columns of example 0."""
+    site = 0xCBF29CE484222325
+    for byte in name.encode():
+        site = ((site ^ byte) * 0x100000001B3) & MASK64
+    example_key = split_mix(split_mix(split_mix(split_mix(seed) ^ step) ^ site))
+    threshold = round(float(torch.tensor(p, dtype=torch.float32)) * 65536)
+    keep = []
+    for column in range(columns):
+        bits = split_mix((example_key + (column >> 2) * 0xD1B54A32D192ED03) & MASK64)
+        keep.append(1.0 if (bits >> ((column & 3) * 16)) & 0xFFFF >= threshold else 0.0)
+    return torch.tensor(keep).unsqueeze(0)
+
+
 def make_model(out: Path, tokenizer_from: Path) -> Path:
     """The tiny BERT with a regression head and no dropout, saved as a user's folder would be."""
     subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "make_tiny_model.py"),
@@ -101,11 +124,12 @@ CASES = [
     ("--layer-lr-decay 0.8", ["--layer-lr-decay", "0.8"], dict(layer_decay=0.8), dict()),
     ("pretrained weight decay", ["--weight-decay", "5", "--weight-decay-toward", "pretrained"],
      dict(weight_decay=5.0, toward="pretrained"), dict(weight_decay=5.0)),
+    ("--mixout 0.3", ["--mixout", "0.3"], dict(mixout=0.3), dict()),
 ]
 
 
 def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float = 1.0, weight_decay: float = 0.01,
-              toward: str = "zero") -> tuple:
+              toward: str = "zero", mixout: float = 0.0) -> tuple:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = BertForSequenceClassification.from_pretrained(model_dir)
     model.train()
@@ -117,6 +141,9 @@ def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float = 
         optimizer, lambda k: k / warmup if k < warmup else max(0.0, (STEPS - k) / (STEPS - warmup)))
     key_biases = [p for name, p in model.named_parameters() if name.endswith("attention.self.key.bias")]
     steps_per_epoch = math.ceil(len(texts) / BATCH)
+    linear = {name + ".weight": module.weight for name, module in model.named_modules()
+              if isinstance(module, torch.nn.Linear)}
+    starting = {name: weight.detach().clone() for name, weight in linear.items()}
     losses = []
     for step in range(STEPS):
         order = epoch_order(len(texts), SEED, step // steps_per_epoch)
@@ -124,7 +151,16 @@ def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float = 
         batch = order[start:start + BATCH]
         encoded = tokenizer([texts[i] for i in batch], truncation=True, max_length=MAX_LENGTH, padding=True,
                             return_tensors="pt")
-        loss = model(**encoded, labels=torch.tensor([targets[i] for i in batch])).loss
+        labels = torch.tensor([targets[i] for i in batch])
+        if mixout:
+            mixed = {}
+            for name, weight in linear.items():
+                keep = mixout_columns(name.removeprefix("bert."), weight.shape[1], mixout, SEED, step)
+                w0 = starting[name]
+                mixed[name] = ((1 - keep) * w0 + keep * weight - mixout * w0) / (1 - mixout)
+            loss = torch.func.functional_call(model, mixed, args=(), kwargs=dict(**encoded, labels=labels)).loss
+        else:
+            loss = model(**encoded, labels=labels).loss
         loss.backward()
         # Softmax makes the key bias's gradient exactly 0; dp-train stores that 0 rather than
         # the round-off PyTorch leaves, which Adam would amplify into lr-sized steps.

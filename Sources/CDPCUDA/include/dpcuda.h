@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /// Raised whenever a signature below changes, so that an old library is refused by name.
-#define DPCUDA_ABI_VERSION 9
+#define DPCUDA_ABI_VERSION 10
 
 /// One dropout application, already reduced to the numbers the mask needs (see
 /// Sources/DPBackend/CPU/Dropout.swift): kept values are scaled by `scale`, an element drops
@@ -126,6 +126,10 @@ typedef struct dpc_adamw {
         const float *targets, int B, float grad_scale)) \
     X(int, dpc_cross_entropy_loss, (float *losses, float *d_logits, const float *logits, \
         const int32_t *labels, int B, int K, float grad_scale)) \
+    /* Mixout: mixout.example_indices is unused; the mask is example 0's over the C columns. */ \
+    X(int, dpc_mixout_forward, (float *weights, float *original, const float *target, dpc_dropout mixout, \
+        float probability, int OC, int C)) \
+    X(int, dpc_mixout_backward, (float *d_weights, dpc_dropout mixout, int OC, int C)) \
     X(int, dpc_adamw_step, (float *parameters, const float *gradients, float *m, float *v, \
         const uint32_t *decays, const float *decay_target, int64_t count, dpc_adamw hyperparameters))
 

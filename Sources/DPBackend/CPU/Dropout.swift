@@ -18,9 +18,24 @@ struct DropoutMask {
     let seedKey: UInt64
 
     init(_ dropout: DropoutSite) {
-        scale = 1 / (1 - dropout.probability)
-        threshold = UInt64((Double(dropout.probability) * 65536).rounded())
-        seedKey = splitMix(splitMix(splitMix(dropout.seed) ^ dropout.step) ^ dropout.site)
+        self.init(probability: dropout.probability, seed: dropout.seed, step: dropout.step, site: dropout.site)
+    }
+
+    /// Mixout's mask is dropout's over the positions of one "example", the weight's columns.
+    init(_ mixout: MixoutSite) {
+        self.init(probability: mixout.probability, seed: mixout.seed, step: mixout.step, site: mixout.site)
+    }
+
+    private init(probability: Float, seed: UInt64, step: UInt64, site: UInt64) {
+        scale = 1 / (1 - probability)
+        threshold = UInt64((Double(probability) * 65536).rounded())
+        seedKey = splitMix(splitMix(splitMix(seed) ^ step) ^ site)
+    }
+
+    /// Whether the element at `position` is kept: its 16 bits of its group's hash.
+    @inline(__always)
+    func keeps(position: UInt64, exampleKey: UInt64) -> Bool {
+        (groupBits(position >> 2, exampleKey) >> ((position & 3) << 4)) & 0xFFFF >= threshold
     }
 
     @inline(__always)
@@ -74,9 +89,7 @@ struct DropoutMask {
     @inline(__always)
     private func applyOne(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, _ i: Int,
                           base: UInt64, exampleKey: UInt64, alsoDropping other: UnsafeMutablePointer<Float>?) {
-        let position = base &+ UInt64(i)
-        let field = (groupBits(position >> 2, exampleKey) >> ((position & 3) << 4)) & 0xFFFF
-        let kept = field >= threshold
+        let kept = keeps(position: base &+ UInt64(i), exampleKey: exampleKey)
         out[i] = kept ? input[i] * scale : 0
         if let other { other[i] = kept ? other[i] * scale : 0 }
     }
