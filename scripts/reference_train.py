@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers.trainer_pt_utils import get_length_grouped_indices
 
 
 def as_text(value):
@@ -144,6 +145,28 @@ class PretrainedWeightDecay:
         self.optimizer.step()
 
 
+class Mixout:
+    """dp-train's --mixout, Lee et al.'s Mixout: every nn.Linear weight W is used as
+    ((1 - M) W0 + M W - p W0) / (1 - p), W0 its starting value, M one draw per input column
+    (`keep(name, columns)` gives it, shape (1, columns)). The forward runs through
+    torch.func.functional_call with the mixed weights, so autograd carries the gradient through
+    the mixture, M / (1 - p); Lee et al.'s MixLinear multiplies by M alone."""
+
+    def __init__(self, model, p):
+        self.model, self.p = model, p
+        self.weights = {name + ".weight": module.weight for name, module in model.named_modules()
+                        if isinstance(module, torch.nn.Linear)}
+        self.starting = {name: weight.detach().clone() for name, weight in self.weights.items()}
+        print(f"mixout {p}: {len(self.weights)} linear weights mixed with their starting values")
+
+    def __call__(self, keep, **batch):
+        mixed = {}
+        for name, weight in self.weights.items():
+            kept, w0 = keep(name, weight.shape[1]), self.starting[name]
+            mixed[name] = ((1 - kept) * w0 + kept * weight - self.p * w0) / (1 - self.p)
+        return torch.func.functional_call(self.model, mixed, args=(), kwargs=batch)
+
+
 def reinitialise_top_layers(model, count):
     """dp-train's --reinit-layers: the top `count` layers and BertPooler drawn as transformers'
     _init_weights draws them (Zhang et al. 2020). Written out, because transformers 5 skips
@@ -190,6 +213,9 @@ def main():
     parser.add_argument("--layer-lr-decay", type=float, default=1.0, help="layer-wise learning-rate decay (1: off)")
     parser.add_argument("--weight-decay-toward", choices=["zero", "pretrained"], default="zero",
                         help="pretrained: decay toward the starting weights (Zhang et al.'s pretrained weight decay)")
+    parser.add_argument("--mixout", type=float, default=0.0, help="Mixout's probability (0: off; dropout then defaults to 0)")
+    parser.add_argument("--group-by-length", action="store_true",
+                        help="batches of similar length, as the HF Trainer's group_by_length")
     parser.add_argument("--output", help="write the final metrics here as JSON")
     args = parser.parse_args()
 
@@ -222,9 +248,10 @@ def main():
         num_labels = len(classes)
 
     overrides = {}
-    if args.dropout is not None:
-        overrides = {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout,
-                     "classifier_dropout": args.dropout}
+    dropout = 0.0 if args.dropout is None and args.mixout > 0 else args.dropout
+    if dropout is not None:
+        overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
+                     "classifier_dropout": dropout}
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model, num_labels=num_labels, problem_type="regression" if regression else "single_label_classification",
@@ -267,12 +294,23 @@ def main():
           f"{args.threads} threads")
 
     generator = torch.Generator().manual_seed(args.seed)
+    mixout = Mixout(model, args.mixout) if args.mixout > 0 else None
+
+    def keep(name, columns):
+        return torch.bernoulli(torch.full((1, columns), 1 - args.mixout), generator=generator)
+
+    lengths = [len(tokenizer(rows[i][args.text_column], rows[i][args.text_pair_column] if args.text_pair_column else None,
+                             truncation=True, max_length=args.max_length)["input_ids"]) for i in train_rows] \
+        if args.group_by_length else None
     model.train()
     history, step, started, window = [], 0, time.time(), []
     for epoch in range(args.epochs):
-        order = [train_rows[i] for i in torch.randperm(len(train_rows), generator=generator).tolist()]
+        shuffled = get_length_grouped_indices(lengths, args.batch_size, generator=generator) if lengths \
+            else torch.randperm(len(train_rows), generator=generator).tolist()
+        order = [train_rows[i] for i in shuffled]
         for start in range(0, len(order), args.batch_size):
-            loss = model(**encode(order[start:start + args.batch_size])).loss
+            batch = encode(order[start:start + args.batch_size])
+            loss = (mixout(keep, **batch) if mixout else model(**batch)).loss
             loss.backward()
             window.append(loss.item())
             # An infinite bound measures the norm without clipping.

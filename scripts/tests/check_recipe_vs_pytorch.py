@@ -41,7 +41,7 @@ from transformers import AutoTokenizer, BertForSequenceClassification, BertModel
 from transformers.utils import logging as transformers_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from reference_train import PretrainedWeightDecay, parameter_groups  # noqa: E402
+from reference_train import Mixout, PretrainedWeightDecay, parameter_groups  # noqa: E402
 
 STEPS, BATCH, MAX_LENGTH, LR, LAYER_DECAY, SEED, ROWS = 30, 16, 48, 1e-4, 0.8, 7, 200
 LOSS_TOLERANCE = 1e-5
@@ -141,9 +141,7 @@ def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float = 
         optimizer, lambda k: k / warmup if k < warmup else max(0.0, (STEPS - k) / (STEPS - warmup)))
     key_biases = [p for name, p in model.named_parameters() if name.endswith("attention.self.key.bias")]
     steps_per_epoch = math.ceil(len(texts) / BATCH)
-    linear = {name + ".weight": module.weight for name, module in model.named_modules()
-              if isinstance(module, torch.nn.Linear)}
-    starting = {name: weight.detach().clone() for name, weight in linear.items()}
+    mixture = Mixout(model, mixout) if mixout else None
     losses = []
     for step in range(STEPS):
         order = epoch_order(len(texts), SEED, step // steps_per_epoch)
@@ -152,13 +150,10 @@ def torch_run(model_dir: Path, texts: list, targets: list, layer_decay: float = 
         encoded = tokenizer([texts[i] for i in batch], truncation=True, max_length=MAX_LENGTH, padding=True,
                             return_tensors="pt")
         labels = torch.tensor([targets[i] for i in batch])
-        if mixout:
-            mixed = {}
-            for name, weight in linear.items():
-                keep = mixout_columns(name.removeprefix("bert."), weight.shape[1], mixout, SEED, step)
-                w0 = starting[name]
-                mixed[name] = ((1 - keep) * w0 + keep * weight - mixout * w0) / (1 - mixout)
-            loss = torch.func.functional_call(model, mixed, args=(), kwargs=dict(**encoded, labels=labels)).loss
+        if mixture:
+            def keep(name: str, columns: int) -> torch.Tensor:
+                return mixout_columns(name.removeprefix("bert."), columns, mixout, SEED, step)
+            loss = mixture(keep, **encoded, labels=labels).loss
         else:
             loss = model(**encoded, labels=labels).loss
         loss.backward()
