@@ -57,7 +57,7 @@ let tests: [Target] = [
     .testTarget(name: "DPShimTests", dependencies: ["CMPIShim"]),
     // CPU against CUDA, op by op and for a whole training step; skipped without a GPU.
     .testTarget(name: "DPCUDATests", dependencies: ["DPTensor", "DPBackend", "DPModels", "DPTrain", "DPTestSupport"]),
-    .testTarget(name: "DPDataTests", dependencies: ["DPData"]),
+    .testTarget(name: "DPDataTests", dependencies: ["DPData", "DPTestSupport"]),
     .testTarget(name: "DPTokenizersTests", dependencies: ["DPTokenizers", "DPTestSupport"]),
     .testTarget(name: "DPTrainTests", dependencies: ["DPTrain", "DPDistributed", "DPData", "DPTensor", "DPTestSupport"]),
 ]

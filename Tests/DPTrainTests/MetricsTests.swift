@@ -1,5 +1,6 @@
 import DPTensor
 import DPTrain
+import DPTestSupport
 import Foundation
 import XCTest
 
@@ -165,21 +166,10 @@ final class MetricsTests: XCTestCase {
 
     /// Feeds `input` as JSON to `script` and decodes its list of metric dictionaries.
     func referenceMetrics(_ script: String, input: [[Any]]) throws -> [[String: Double]] {
-        guard let python = ProcessInfo.processInfo.environment["DPTRAIN_PYTHON"] else {
+        guard let python = referencePython else {
             throw XCTSkip("DPTRAIN_PYTHON is not set; skipping the scipy/numpy reference (invariant tests still run)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: input))
-        try stdin.fileHandleForWriting.close()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "the reference script failed")
+        let data = try runPython(python, script, input: try JSONSerialization.data(withJSONObject: input))
         return try JSONDecoder().decode([[String: Double]].self, from: data)
     }
 }

@@ -1,5 +1,6 @@
 import DPData
 import DPTensor
+import DPTestSupport
 import DPTrain
 import Foundation
 import XCTest
@@ -112,7 +113,7 @@ final class TrainingDataTests: XCTestCase {
     /// The grouping against transformers' own get_length_grouped_indices, with its torch.randperm
     /// replaced by our shuffle (the one random step; the rest must then agree index for index).
     func testGroupedOrderMatchesTransformers() throws {
-        guard let python = ProcessInfo.processInfo.environment["DPTRAIN_PYTHON"] else {
+        guard let python = referencePython else {
             throw XCTSkip("DPTRAIN_PYTHON is not set; skipping the comparison with transformers' get_length_grouped_indices")
         }
         let script = """
@@ -132,18 +133,7 @@ final class TrainingDataTests: XCTestCase {
             cases.append(["lengths": lengths, "batch": batch, "shuffled": shuffled])
             expected.append(schedule.order(epoch: 0))
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: cases))
-        try stdin.fileHandleForWriting.close()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "the transformers script failed")
+        let data = try runPython(python, script, input: try JSONSerialization.data(withJSONObject: cases))
         let reference = try JSONDecoder().decode([[Int]].self, from: data)
         XCTAssertEqual(reference.count, expected.count)
         for (index, (ours, theirs)) in zip(expected, reference).enumerated() {
