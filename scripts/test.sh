@@ -27,7 +27,8 @@
 #    agree within 1e-5, resume is exact, stop signals checkpoint and exit 75, and 200 steps in
 #    bf16 and in tf32 follow fp32's loss curve; the recipe against PyTorch
 #    (scripts/tests/check_recipe_vs_pytorch.py): 30 steps of a tiny BERT on the same batches,
-#    clipped, with layer-wise rates and the warmup schedule, agree in every loss and tensor;
+#    clipped, with layer-wise rates, pretrained weight decay or Mixout and the warmup schedule,
+#    agree in every loss and tensor;
 # 9. faults (scripts/tests/check_faults.py): kill -9 of a rank, kill -9 mid-checkpoint, a full
 #    disk and a stalled rank each end the job cleanly, and nothing already saved is lost;
 # 10. several hosts emulated with network namespaces (scripts/tests/check_multihost.py): mpirun

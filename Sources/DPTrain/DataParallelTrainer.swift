@@ -92,8 +92,6 @@ public struct TrainingSummary: Sendable {
     public var finalMetrics: [String: Double]?
     /// The signal that stopped the run early, if one did.
     public var stoppedBy: Int32?
-    /// Whether the run stopped because the metric stopped improving (--early-stopping-patience).
-    public var stoppedEarly = false
 }
 
 public final class DataParallelTrainer {
@@ -204,7 +202,7 @@ public final class DataParallelTrainer {
         if patienceExhausted {
             log?.say("this run stopped early at step \(state.step) (--early-stopping-patience): \(settings.metricForBest) "
                 + "had not improved for \(state.evalsWithoutImprovement ?? 0) evaluations; nothing left to train")
-            return TrainingSummary(steps: state.step, losses: [], finalMetrics: nil, stoppedBy: nil, stoppedEarly: true)
+            return TrainingSummary(steps: state.step, losses: [], finalMetrics: nil, stoppedBy: nil)
         }
         log?.say(startBanner())
         try checkParametersIfAsked()
@@ -256,8 +254,7 @@ public final class DataParallelTrainer {
             }
             if stopsEarly {
                 log?.say(earlyStopLine())
-                return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil,
-                                       stoppedEarly: true)
+                return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil)
             }
         }
         return TrainingSummary(steps: state.step, losses: losses, finalMetrics: finalMetrics, stoppedBy: nil)
