@@ -49,7 +49,7 @@ public struct MixoutSite: Sendable {
     public var probability: Float
     public var seed: UInt64
     public var step: UInt64
-    /// Which weight of the model (its index in the parameter table).
+    /// Which weight of the model (Mixout hashes its name).
     public var site: UInt64
 
     public init(probability: Float, seed: UInt64, step: UInt64, site: UInt64) {

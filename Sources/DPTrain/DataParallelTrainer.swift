@@ -126,7 +126,8 @@ public final class DataParallelTrainer {
         host = [Float](repeating: 0, count: model.parameterCount)
         store = settings.output.map(CheckpointStore.init(folder:))
         precondition(settings.mixout == 0 || optimizer.startingWeights != nil, "Mixout mixes toward the starting weights")
-        mixout = settings.mixout > 0 ? Mixout(probability: settings.mixout, layout: model.layout, backend: model.backend) : nil
+        mixout = settings.mixout > 0 ? Mixout(probability: settings.mixout, layout: model.layout,
+                                              target: optimizer.startingWeights!, backend: model.backend) : nil
         exchange = GradientExchange(communicator: communicator, backend: model.backend, gradients: model.gradients,
                                     count: model.parameterCount, overlap: settings.overlapAllreduce,
                                     stageOnHost: !model.backend.memoryIsHost)
@@ -301,9 +302,7 @@ public final class DataParallelTrainer {
                                       classifier: settings.dropout.classifier, seed: settings.seed, step: UInt64(step))
         let modelType = model.layout.config.modelType, pad = model.layout.config.padTokenId
         let computeStarted = Date()
-        if let mixout, let startingWeights = optimizer.startingWeights {
-            mixout.mix(parameters: model.parameters, startingWeights: startingWeights, seed: settings.seed, step: step)
-        }
+        mixout?.mix(parameters: model.parameters, seed: settings.seed, step: step)
         model.zeroGradients()
         var lossSum = 0.0
         let micros = chunks(of: shard, size: settings.microBatchSize)
@@ -475,7 +474,7 @@ public final class DataParallelTrainer {
     private func checkParametersIfAsked() throws {
         guard settings.checkParameters else { return }
         host.withUnsafeMutableBufferPointer { backend.download($0.baseAddress!, from: model.parameters, count: model.parameterCount) }
-        var mine = fnv1a(host)
+        var mine = host.withUnsafeBytes { fnv1a($0) }
         var root = mine
         try withUnsafeMutableBytes(of: &root) { try communicator.broadcast($0.baseAddress!, bytes: 8, root: 0) }
         var differing: [Double] = [root == mine ? 0 : 1]
@@ -489,17 +488,10 @@ public final class DataParallelTrainer {
     }
 }
 
-/// FNV-1a over the parameters' bits: equal only when every bit is.
-func fnv1a(_ values: [Float]) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for value in values {
-        var bits = value.bitPattern
-        for _ in 0..<4 {
-            hash = (hash ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3
-            bits >>= 8
-        }
-    }
-    return hash
+/// FNV-1a (64-bit) of `bytes`: the parameter checksum over their bits, equal only when every
+/// bit is, and Mixout's site of a weight's name.
+func fnv1a<Bytes: Sequence>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+    bytes.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
 }
 
 /// The model's outputs (B, K) for every example of `set`, each rank computing a contiguous share

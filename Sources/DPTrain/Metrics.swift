@@ -10,7 +10,6 @@ import Foundation
 //     (sklearn's zero_division="warn" default, which also gives 0);
 //   - mcc: 0 when the denominator is 0 (sklearn does the same).
 
-/// rmse, mae, pearson and spearman (average ranks for ties, as scipy.stats.spearmanr).
 /// The metrics that `evaluationMetrics` reports for `task`: what --metric-for-best may name.
 public func metricNames(task: Task, numLabels: Int) -> [String] {
     switch task {
@@ -19,6 +18,7 @@ public func metricNames(task: Task, numLabels: Int) -> [String] {
     }
 }
 
+/// rmse, mae, pearson and spearman (average ranks for ties, as scipy.stats.spearmanr).
 public func regressionMetrics(predictions: [Float], targets: [Float]) -> [String: Double] {
     precondition(predictions.count == targets.count && !predictions.isEmpty,
                  "metrics need as many predictions as targets, and at least one")

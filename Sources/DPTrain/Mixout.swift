@@ -16,31 +16,35 @@ import DPTensor
 public final class Mixout {
     public let probability: Float
     private let backend: Backend
+    /// W0: the weights training started from (the optimizer's starting weights).
+    private let target: UnsafePointer<Float>  // (P)
     /// The linear weights, each with where its pre-mixture values wait in `original`.
     private let weights: [(spec: ParameterSpec, site: UInt64, originalOffset: Int)]
     private let original: UnsafeMutablePointer<Float>  // (the linear weights' parameters, packed)
 
-    public init(probability: Float, layout: EncoderLayout, backend: Backend) {
+    public init(probability: Float, layout: EncoderLayout, target: UnsafePointer<Float>, backend: Backend) {
         precondition(probability > 0 && probability < 1, "Mixout's probability lies in (0, 1)")
         self.probability = probability
+        self.target = target
         self.backend = backend
         var offset = 0
         weights = layout.linearWeights.map { spec in
             defer { offset += spec.count }
-            return (spec, mixoutSite(name: spec.name), offset)
+            // The name, not the offset, so that a PyTorch reference draws the same columns without
+            // knowing the flat layout (scripts/tests/check_recipe_vs_pytorch.py).
+            return (spec, fnv1a(spec.name.utf8), offset)
         }
         original = backend.allocate(count: max(offset, 1))
     }
 
     deinit { backend.deallocate(original) }
 
-    /// Mixes every linear weight of `parameters` with `startingWeights` for step `step`.
-    public func mix(parameters: UnsafeMutablePointer<Float>, startingWeights: UnsafePointer<Float>, seed: UInt64,
-                    step: Int) {
+    /// Mixes every linear weight of `parameters` with its starting value for step `step`.
+    public func mix(parameters: UnsafeMutablePointer<Float>, seed: UInt64, step: Int) {
         for weight in weights {
             let offset = weight.spec.offset
             backend.mixoutForward(weights: parameters + offset, original: original + weight.originalOffset,
-                                  target: startingWeights + offset, mixout: site(weight.site, seed: seed, step: step),
+                                  target: target + offset, mixout: site(weight.site, seed: seed, step: step),
                                   OC: weight.spec.shape[0], C: weight.spec.shape[1])
         }
     }
@@ -60,10 +64,4 @@ public final class Mixout {
     private func site(_ site: UInt64, seed: UInt64, step: Int) -> MixoutSite {
         MixoutSite(probability: probability, seed: seed, step: UInt64(step), site: site)
     }
-}
-
-/// A weight's mask site: FNV-1a of its Hugging Face name, so that a PyTorch reference draws the
-/// same columns without knowing the flat layout (scripts/tests/check_recipe_vs_pytorch.py).
-func mixoutSite(name: String) -> UInt64 {
-    name.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
 }

@@ -1,3 +1,4 @@
+import DPModels
 import DPTensor
 import DPTrain
 import DPTestSupport
@@ -92,6 +93,18 @@ final class MetricsTests: XCTestCase {
     }
 
     // MARK: Invariants, no reference needed
+
+    /// --metric-for-best is checked against metricNames, so it must list exactly what an
+    /// evaluation reports, for regression, binary and multi-class classification.
+    func testMetricNamesAreWhatAnEvaluationReports() {
+        for (task, K) in [(Task.regression, 1), (.classification, 2), (.classification, 3)] {
+            let examples = (0..<6).map { Example(inputIds: [1], typeIds: [0], target: Float($0 % K), row: $0) }
+            let set = ExampleSet(examples: examples, task: task, labels: task == .regression ? [] : (0..<K).map(String.init))
+            let outputs = (0..<(6 * K)).map { Float($0 % 5) / 4 }
+            XCTAssertEqual(Set(evaluationMetrics(outputs: outputs, set: set, numLabels: K).keys),
+                           Set(metricNames(task: task, numLabels: K)), "\(task) with \(K) output(s)")
+        }
+    }
 
     func testPerfectRegression() {
         let values: [Float] = [0.5, -1, 2, 2, 3]
